@@ -50,6 +50,7 @@ class Op:
     cost: float
     kind: str  # "elementwise" | "reduction" | "linalg"
     doc: str = ""
+    commutative: bool = False  # f(a, b) == f(b, a): canonical forms sort the arguments
 
     @property
     def arity(self) -> int:
