@@ -1,0 +1,97 @@
+"""Run configuration: every search hyper-parameter, as a flag and as a config-file key."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .errors import GpnasError
+
+REPRESENTATIONS = ("tree", "sequential")
+BLOAT_CONTROLS = ("parsimony", "double-tournament", "none")
+
+
+@dataclass
+class RunConfig:
+    """Defaults are the paper's (appendix 2.7) where it gives them."""
+
+    repr: str = "tree"
+    spaces: list[str] = field(default_factory=lambda: ["nb201-cifar10"])
+    bench_dir: str | None = None
+    metric: str = "test"
+    seed: int = 0
+    generations: int = 15
+    population: int = 50
+    tournament: int = 4
+    elite: int = 3
+    crossover: float = 0.4
+    mutation: float = 0.4
+    min_depth: int = 2
+    max_depth: int = 6
+    max_height: int = 10
+    bloat: str = "parsimony"
+    evolution_nets: int = 80  # per space: the evolution task pool
+    sample_spaces: int = 4  # s: spaces drawn per generation
+    sample_nets: int = 20  # k: networks drawn per chosen space
+    test_nets: int = 1000  # per space, disjoint from the evolution pool
+    batch_size: int = 1
+    order: str = "rcb"
+    stats_seed: int = 0  # seed of network initialisation and inputs
+    to_scalar: str = "mean"
+    aggregate: str = "mean"
+    probe_nets: int = 2  # networks of the validity / equivalence probe
+    workers: int = 1
+
+    def validate(self) -> "RunConfig":
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise GpnasError(f"invalid configuration: {msg}")
+
+        need(self.repr in REPRESENTATIONS, f"repr must be one of {REPRESENTATIONS}")
+        need(self.bloat in BLOAT_CONTROLS, f"bloat must be one of {BLOAT_CONTROLS}")
+        need(bool(self.spaces), "at least one space is needed")
+        need(self.generations >= 1, "generations must be >= 1")
+        need(self.population >= 4, "population must be >= 4")
+        need(0 <= self.elite < self.population, "elite must be in [0, population)")
+        need(self.tournament >= 1, "tournament must be >= 1")
+        need(0 <= self.crossover and 0 <= self.mutation and self.crossover + self.mutation <= 1,
+             "crossover and mutation are probabilities summing to at most 1")
+        need(1 <= self.min_depth <= self.max_depth <= self.max_height,
+             "need 1 <= min_depth <= max_depth <= max_height")
+        need(self.sample_nets >= 2 and self.evolution_nets >= self.sample_nets,
+             "need 2 <= sample_nets <= evolution_nets")
+        need(self.test_nets >= 0 and self.batch_size >= 1 and self.workers >= 1,
+             "test_nets >= 0, batch_size >= 1 and workers >= 1")
+        need(self.order in ("rcb", "cbr"), "order must be rcb or cbr")
+        need(self.to_scalar in ("mean", "l2"), "to_scalar must be mean or l2")
+        need(self.aggregate in ("mean", "sum"), "aggregate must be mean or sum")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise GpnasError(f"unknown configuration key(s) {unknown}; known: {sorted(known)}")
+        data = dict(data)
+        if isinstance(data.get("spaces"), str):
+            data["spaces"] = [s.strip() for s in data["spaces"].split(",") if s.strip()]
+        return cls(**data).validate()
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "RunConfig":
+        """Read a TOML or JSON file of configuration keys."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except FileNotFoundError:
+            raise GpnasError(f"config file not found: {path}") from None
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise GpnasError(f"config file {path} is not valid: {exc}") from None
+        return cls.from_dict(data)
