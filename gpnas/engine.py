@@ -71,7 +71,7 @@ class ValueCache:
 class EngineConfig:
     to_scalar: str = "mean"
     aggregate: str = "mean"
-    block_bytes: int = 1 << 20  # rows per block so one float32 terminal block is about this
+    block_bytes: int = 1 << 21  # rows per block so one float32 terminal block is about this
     cache_bytes: int = 1 << 30  # sub-expression value cache
     cache_min_cost: float = 3.0  # cache tensor values whose sub-tree cost is at least this
     cost_budget: float = 400.0  # max estimated cost, in passes over one statistic of the task

@@ -1,0 +1,35 @@
+"""Search state <-> JSON, for the atomic per-generation checkpoint of a run directory."""
+
+from __future__ import annotations
+
+from ..errors import GpnasError
+from .evaluator import Evaluation
+from .halloffame import HallOfFame
+from .loop import State
+
+
+def state_to_json(st: State, representation) -> dict:
+    return {
+        "generation": st.generation,
+        "population": [representation.to_json(g) for g in st.population],
+        "elites": [representation.to_json(g) for g in st.elites],
+        "last": [[representation.to_json(g), e.fitness, e.per_space, e.reason] for g, e in st.last],
+        "rng_state": st.rng_state,
+        "hof": st.hof.to_json(),
+        "elapsed": st.elapsed,
+    }
+
+
+def state_from_json(d: dict, representation) -> State:
+    try:
+        return State(
+            generation=d["generation"],
+            population=[representation.from_json(g) for g in d["population"]],
+            elites=[representation.from_json(g) for g in d["elites"]],
+            last=[(representation.from_json(g), Evaluation(f, ps, r)) for g, f, ps, r in d["last"]],
+            rng_state=d["rng_state"],
+            hof=HallOfFame.from_json(d["hof"]),
+            elapsed=d["elapsed"],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GpnasError(f"checkpoint is not a gpnas search state: {exc}") from None

@@ -1,0 +1,141 @@
+"""Program -> fitness for the search: validity probe, caches, equivalence, fitness.
+
+* **Probe.** A child is valid when it runs and gives finite values on every instance of a
+  few fixed probe networks (the paper's ``selectValid``).  The probe's rounded outputs are the
+  program's fingerprint (AutoML-Zero's functional-equivalence check).
+* **Caches.** Within a generation (one sample of networks) a program is scored once per
+  canonical key, and once per fingerprint: different-looking programs that compute the same
+  function share one evaluation.  Caches are cleared with each new sample, so a resumed run
+  sees exactly the caches an uninterrupted one had.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from representations.ir import Program
+
+from ..engine import Engine, InvalidProgram
+from ..fitness import kendall, min_over_spaces
+from ..task import Task
+
+if TYPE_CHECKING:
+    from ..executor import Executor
+
+
+@dataclass
+class Evaluation:
+    fitness: float | None  # None: invalid
+    per_space: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+
+
+@dataclass
+class Counters:
+    evaluated: int = 0  # programs sent to the executor
+    key_hits: int = 0
+    equivalence_hits: int = 0
+    probes: int = 0
+    invalid: int = 0
+    seconds: float = 0.0
+
+    def reset(self) -> None:
+        self.__init__()
+
+
+class Evaluator:
+    def __init__(self, executor: Executor, probe_engine: Engine, probe: Task,
+                 pools: dict[str, tuple[np.ndarray, np.ndarray]]):
+        """``pools``: space -> (store id, accuracy) of each network of its evolution pool."""
+        self.executor = executor
+        self.probe_engine = probe_engine
+        self.probe_task = probe
+        self.pools = pools
+        self.counters = Counters()
+        self._probe_cache: dict[str, tuple[str | None, str]] = {}
+        self._by_key: dict[str, Evaluation] = {}
+        self._by_fingerprint: dict[str, Evaluation] = {}
+        self.positions: dict[str, np.ndarray] = {}
+
+    def new_sample(self, positions: dict[str, np.ndarray]) -> None:
+        """Score on these pool positions of each space from now on."""
+        self.positions = {sp: np.asarray(p) for sp, p in positions.items()}
+        self.executor.set_sample({sp: tuple(int(i) for i in self.pools[sp][0][p])
+                                  for sp, p in self.positions.items()})
+        self._by_key.clear()
+        self._by_fingerprint.clear()
+
+    def probe(self, program: Program) -> tuple[str | None, str]:
+        """(reason it is invalid or None, fingerprint)."""
+        hit = self._probe_cache.get(program.key)
+        if hit is not None:
+            return hit
+        self.counters.probes += 1
+        try:
+            values = self.probe_engine.instance_values(program, self.probe_task)
+            arr = values.double().numpy()
+            if not np.isfinite(arr).all():
+                result = ("non-finite value on the probe", "")
+            else:
+                text = ",".join(f"{v:.5g}" for v in arr)
+                result = (None, hashlib.sha1(text.encode()).hexdigest())
+        except InvalidProgram as exc:
+            result = (exc.reason, "")
+        except Exception as exc:  # noqa: BLE001 - an op failing is an invalid program
+            result = (f"execution failed: {type(exc).__name__}: {exc}", "")
+        self._probe_cache[program.key] = result
+        return result
+
+    def is_valid(self, program: Program) -> bool:
+        return self.probe(program)[0] is None
+
+    def evaluate(self, programs: list[Program]) -> list[Evaluation]:
+        """Fitness of each program on the current sample (minimum Kendall tau over spaces)."""
+        t0 = time.perf_counter()
+        results: list[Evaluation | None] = [None] * len(programs)
+        todo: dict[str, list[int]] = {}  # fingerprint -> positions sharing one evaluation
+        for i, p in enumerate(programs):
+            if p.key in self._by_key:
+                self.counters.key_hits += 1
+                results[i] = self._by_key[p.key]
+                continue
+            reason, fp = self.probe(p)
+            if reason is not None:
+                results[i] = Evaluation(None, reason=reason)
+                self._by_key[p.key] = results[i]
+            elif fp in self._by_fingerprint:
+                self.counters.equivalence_hits += 1
+                results[i] = self._by_key[p.key] = self._by_fingerprint[fp]
+            elif fp in todo:
+                self.counters.equivalence_hits += 1
+                todo[fp].append(i)
+            else:
+                todo[fp] = [i]
+        firsts = [pos[0] for pos in todo.values()]
+        scored = self.executor.scores([programs[i] for i in firsts])
+        self.counters.evaluated += len(firsts)
+        for (fp, positions), scores in zip(todo.items(), scored):
+            ev = self._fitness(scores)
+            self._by_fingerprint[fp] = ev
+            for i in positions:
+                results[i] = self._by_key[programs[i].key] = ev
+        self.counters.invalid += sum(r.fitness is None for r in results)
+        self.counters.seconds += time.perf_counter() - t0
+        return results  # type: ignore[return-value]
+
+    def _fitness(self, scores) -> Evaluation:
+        if isinstance(scores, str):
+            return Evaluation(None, reason=scores)
+        per_space = {}
+        for sp, s in scores.items():
+            acc = self.pools[sp][1][self.positions[sp]]
+            try:
+                per_space[sp] = kendall(s, acc)
+            except InvalidProgram as exc:
+                return Evaluation(None, reason=f"{sp}: {exc.reason}")
+        return Evaluation(min_over_spaces(per_space), per_space)
