@@ -149,6 +149,7 @@ class Engine:
         for i, node in enumerate(nodes):
             for a in node.args:
                 last_use[a] = i
+        last_use[program.output] = len(nodes)  # never freed
         subtree_cost = [0.0] * len(nodes)
         values: list[torch.Tensor | None] = [None] * len(nodes)
         for i, node in enumerate(nodes):
@@ -175,7 +176,7 @@ class Engine:
                     if last_use[a] == i:
                         values[a] = None
             values[i] = v
-        return self._to_scalar(values[-1])
+        return self._to_scalar(values[program.output])
 
 
 def aggregate(values: torch.Tensor, row_net: torch.Tensor, n_nets: int, how: str) -> np.ndarray:

@@ -25,7 +25,7 @@ def naive_instance_value(program: Program, pset: PrimitiveSet, tensors: dict, to
             values.append(tensors[node.name].float())
         else:
             values.append(pset[node.op].fn(*[values[a] for a in node.args]))
-    return TO_SCALAR[to_scalar][0](values[-1])
+    return TO_SCALAR[to_scalar][0](values[program.output])
 
 
 def naive_net_scores(program: Program, pset: PrimitiveSet, task: Task,

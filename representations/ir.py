@@ -62,8 +62,17 @@ class ProgramBuilder:
             child_keys = [child_keys[i] for i in order]
         return self._add(Node(op_name, args, out), _digest(op_name, *child_keys))
 
-    def build(self, output: int) -> "Program":
-        """The program computing node ``output``, keeping only the nodes it reaches."""
+    def build(self, output: int, keep_dead: bool = False) -> "Program":
+        """The program computing node ``output``, keeping only the nodes it reaches.
+
+        With ``keep_dead`` every node built so far is kept and executed (dead code included),
+        which is what evaluating a linear program without intron removal costs; its key then
+        differs from the pruned program's, so caches do not conflate the two.
+        """
+        if keep_dead:
+            keys = tuple(self.keys)
+            dead = _digest("dead-code", *keys, keys[output])
+            return Program(tuple(self.nodes), keys, output, dead)
         live = sorted(_reachable(self.nodes, output))
         remap = {old: new for new, old in enumerate(live)}
         nodes = tuple(
@@ -88,23 +97,29 @@ def _reachable(nodes, output: int) -> set[int]:
 
 @dataclass(frozen=True)
 class Program:
-    """A typed DAG; ``keys[i]`` is the structural key of node i; the last node is the output."""
+    """A typed DAG; ``keys[i]`` is the structural key of node i.
+
+    The output is the last node, except in a program built with dead code kept
+    (:meth:`ProgramBuilder.build` with ``keep_dead``), where ``output_index`` names it.
+    """
 
     nodes: tuple[Node, ...]
     keys: tuple[str, ...]
+    output_index: int | None = None
+    dead_code_key: str | None = None
 
     @property
     def output(self) -> int:
-        return len(self.nodes) - 1
+        return len(self.nodes) - 1 if self.output_index is None else self.output_index
 
     @property
     def key(self) -> str:
         """Stable hash of the canonical form: equal programs have equal keys."""
-        return self.keys[-1]
+        return self.dead_code_key or self.keys[self.output]
 
     @property
     def type(self) -> str:
-        return self.nodes[-1].type
+        return self.nodes[self.output].type
 
     @property
     def size(self) -> int:
@@ -115,25 +130,39 @@ class Program:
     def statistics(self) -> tuple[str, ...]:
         return tuple(sorted({n.name for n in self.nodes if n.op is None}))
 
+    def pruned(self) -> "Program":
+        """The program without dead code (itself when it has none)."""
+        if self.output_index is None:
+            return self
+        b = ProgramBuilder.__new__(ProgramBuilder)
+        b.nodes, b.keys = list(self.nodes), list(self.keys)
+        return b.build(self.output)
+
     def text(self) -> str:
         """Readable nested form, e.g. ``mul(relu_in.data, log(weight))``."""
         memo: list[str] = []
-        for n in self.nodes:
+        for n in self.nodes[: self.output + 1]:
             memo.append(n.name if n.op is None else f"{n.op}({', '.join(memo[a] for a in n.args)})")
-        return memo[-1]
+        return memo[self.output]
 
     def __str__(self) -> str:
         return self.text()
 
     # -- (de)serialisation ----------------------------------------------------------------
-    def to_json(self) -> list:
-        return [[n.name] if n.op is None else [n.op, *n.args] for n in self.nodes]
+    def to_json(self) -> list | dict:
+        nodes = [[n.name] if n.op is None else [n.op, *n.args] for n in self.nodes]
+        return nodes if self.output_index is None else {"nodes": nodes, "output": self.output}
 
     @classmethod
     def from_json(cls, data: list, pset: PrimitiveSet) -> "Program":
         """Rebuild (and re-check) a program; PrimitiveError on any malformed entry."""
         b = ProgramBuilder(pset)
         ids: list[int] = []
+        output = None
+        if isinstance(data, dict):  # a program with its dead code kept
+            data, output = data.get("nodes"), data.get("output")
+            if not isinstance(output, int) or not isinstance(data, list) or not 0 <= output < len(data):
+                raise PrimitiveError("a program with dead code needs 'nodes' and a valid 'output'")
         if not isinstance(data, list) or not data:
             raise PrimitiveError("a program is a non-empty list of nodes")
         for i, entry in enumerate(data):
@@ -146,6 +175,8 @@ class Program:
             if not all(isinstance(a, int) and 0 <= a < i for a in args):
                 raise PrimitiveError(f"node {i}: arguments must be indices of earlier nodes")
             ids.append(b.apply(entry[0], [ids[a] for a in args]))
+        if output is not None:
+            return b.build(ids[output], keep_dead=True)
         return b.build(ids[-1])
 
     def dumps(self) -> str:
