@@ -12,6 +12,7 @@ from primitives import PrimitiveError, default_primitive_set
 
 from .console import err, out
 from .errors import GpnasError
+from .stats.cli import stats_app
 
 app = typer.Typer(
     help="gpnas: discover zero-shot neural architecture scoring metrics (NASMs) by genetic "
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(stats_app, name="stats")
 
 
 @app.callback()
