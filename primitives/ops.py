@@ -93,6 +93,9 @@ def normalize(a: torch.Tensor) -> torch.Tensor:
     r = _rows(a)
     mean = r.mean(dim=1, keepdim=True)
     std = r.std(dim=1, keepdim=True) if r.shape[1] > 1 else torch.zeros_like(mean)
+    # a constant instance has std 0 exactly, but its rounded mean can leave a spurious tiny
+    # std (which one depends on the batch's summation order): give it 0 as documented
+    std = std.masked_fill((r == r[:, :1]).all(dim=1, keepdim=True), 0.0)
     out = (r - mean) / std
     return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).reshape(a.shape)
 
