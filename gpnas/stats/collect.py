@@ -391,6 +391,32 @@ def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, orde
     return out, info
 
 
+def instance_info(model: nn.Module, images: torch.Tensor, order: str = "rcb") -> CollectInfo:
+    """The instances :func:`collect` would record (one forward pass, no gradients): cheap."""
+    if order not in ORDERS:
+        raise GpnasError(f"unknown collection order {order!r}; use one of {', '.join(ORDERS)}")
+    modes = {m: m.training for m in model.modules()}
+    buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
+    try:
+        model.train()
+        with torch.no_grad():
+            trace = _Trace(model)
+            try:
+                model(images.detach().float())
+            finally:
+                trace.remove()
+        found = _find_instances(trace, order)
+    finally:
+        for m, t in modes.items():
+            m.training = t
+        with torch.no_grad():
+            for k, b in model.named_buffers():
+                if k in buffers:
+                    b.copy_(buffers[k])
+    return CollectInfo(convs=[inst.convs[0].name for inst in found],
+                       sep=[len(inst.convs) > 1 for inst in found])
+
+
 def collect(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
             ) -> list[dict[str, torch.Tensor]]:
     """The 22 statistics of every instance of ``model``, in execution order.
@@ -432,4 +458,4 @@ def group_instances(per_net: Sequence[Sequence[dict[str, torch.Tensor]]],
 
 
 __all__ = ["CollectInfo", "InstanceGroup", "ORDERS", "collect", "collect_with_info",
-           "group_instances", "signature"]
+           "group_instances", "instance_info", "signature"]
