@@ -251,3 +251,16 @@ def test_build_store_input_errors(tmp_path):
     (tmp_path / "junk" / "file.txt").write_text("hi")
     with pytest.raises(GpnasError, match="not a statistics store"):
         _build(tmp_path / "junk")
+
+
+def test_net_statistics_is_what_the_store_holds(store, direct):
+    from gpnas.stats.store import net_statistics
+
+    mem = net_statistics(SPACE, A_TWO)  # same defaults as build_store
+    assert len(mem) == 34
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(mem, direct[2]) for k in STAT_NAMES)
+    loaded = store.load_groups([2])
+    want = group_instances([mem])
+    for g, w in zip(loaded, want):
+        for k in STAT_NAMES:
+            torch.testing.assert_close(g.tensors[k], w.tensors[k], rtol=1e-3, atol=0)

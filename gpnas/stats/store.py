@@ -31,6 +31,7 @@ shards in place and appends the missing networks).  A network's statistics depen
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -484,7 +485,41 @@ def _adopt(out: Path, rel: str, settings: dict, arch_ok) -> dict | None:
     return rec
 
 
-def _progress(enabled: bool, total: int, label: str):
+@functools.lru_cache(maxsize=8)
+def _images(space: str, batch_size: int, seed: int, images_path: str | None) -> torch.Tensor:
+    return sample_images(space, batch_size, seed, images_path)
+
+
+class _Threads:
+    """Set torch's intra-op thread count for a block (None: leave it)."""
+
+    def __init__(self, n: int | None):
+        self.n = n
+        self.old = torch.get_num_threads()
+
+    def __enter__(self):
+        if self.n is not None:
+            torch.set_num_threads(max(1, int(self.n)))
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.old)
+
+
+def net_statistics(space: str, arch: str, *, batch_size: int = 1, seed: int = 0,
+                   order: str = "rcb", images_path: str | Path | None = None,
+                   threads: int | None = 1) -> list[dict[str, torch.Tensor]]:
+    """One network's instances in memory (float32), exactly as :func:`build_store` collects them
+    with the same settings (same network, images, noise and thread count): for held-out networks
+    that need not go to disk."""
+    sp = get_space(space)
+    arch = sp.canonical(arch)
+    images = _images(sp.name, int(batch_size), int(seed),
+                     None if images_path is None else str(images_path))
+    with _Threads(threads):
+        return collect_with_info(sp.build(arch, seed=seed), images, seed=seed, order=order)[0]
+
+
+def _progress(enabled: bool):
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
@@ -583,13 +618,11 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
     if not todo:
         return StatsStore(out)
 
-    images = sample_images(sp, batch_size, seed, images_path)
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(max(1, int(threads)))
+    images = _images(sp.name, int(batch_size), int(seed),
+                     None if images_path is None else str(images_path))
     last_write = time.monotonic()
     t0 = time.monotonic()
-    with _progress(progress, len(todo), sp.name) as bar:
+    with _progress(progress) as bar, _Threads(threads):
         task = bar.add_task(f"stats {sp.name}", total=len(todo), rate="")
         try:
             for done, (pos, arch, acc) in enumerate(todo, start=1):
@@ -618,8 +651,7 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
                 bar.update(task, advance=1, rate=f"{rate:.2f} nets/s")
         finally:
             _write_index(out, meta)
-            torch.set_num_threads(old_threads)
     return StatsStore(out)
 
 
-__all__ = ["DTYPES", "StatsStore", "build_store"]
+__all__ = ["DTYPES", "StatsStore", "build_store", "net_statistics"]
