@@ -37,7 +37,8 @@ def _reduce(arity: int = 1) -> tuple[Signature, ...]:
 
 # -- numeric helpers --------------------------------------------------------------------------
 def _inf_to_nan(x: torch.Tensor) -> torch.Tensor:
-    return x.masked_fill(torch.isinf(x), NAN)
+    """±inf -> NaN, in place: only ever called on a tensor the op itself just made."""
+    return torch.nan_to_num_(x, nan=NAN, posinf=NAN, neginf=NAN)
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
@@ -97,7 +98,7 @@ def normalize(a: torch.Tensor) -> torch.Tensor:
     # std (which one depends on the batch's summation order): give it 0 as documented
     std = std.masked_fill((r == r[:, :1]).all(dim=1, keepdim=True), 0.0)
     out = (r - mean) / std
-    return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).reshape(a.shape)
+    return torch.nan_to_num_(out, nan=0.0, posinf=0.0, neginf=0.0).reshape(a.shape)
 
 
 def det(a: torch.Tensor) -> torch.Tensor:
@@ -224,11 +225,11 @@ OPS: list[Op] = [
     Op("eq", 6, _zip(), lambda a, b: _as_float(a == b, a),
        lambda a, b: _indicator(sympy.Eq(a, b)), 1, "elementwise", "C = float(A == B)", commutative=True),
     Op("log", 7, _map(),
-       lambda a: torch.log(torch.where(a > 0, a, torch.ones_like(a))),
+       lambda a: torch.log(torch.clamp(a, min=0)).nan_to_num_(nan=NAN, posinf=NAN, neginf=0.0),
        lambda a: sympy.Piecewise((sympy.log(a), a > 0), (0, True)), 1, "elementwise",
        "C = log(A) with A <= 0 set to 1 first (paper), i.e. 0 there"),
     Op("abslog", 8, _map(),
-       lambda a: torch.log(torch.where(a == 0, torch.ones_like(a), a).abs()),
+       lambda a: torch.log(torch.abs(a)).nan_to_num_(nan=NAN, posinf=NAN, neginf=0.0),
        lambda a: sympy.Piecewise((sympy.log(sympy.Abs(a)), sympy.Ne(a, 0)), (0, True)), 1,
        "elementwise", "C = log|A| with A == 0 set to 1 first (paper)"),
     Op("abs", 9, _map(), torch.abs, sympy.Abs, 1, "elementwise", "C = |A|"),
