@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
+
 from .errors import GpnasError
 
 REPRESENTATIONS = ("tree", "sequential")
@@ -31,6 +33,10 @@ class RunConfig:
     min_depth: int = 2
     max_depth: int = 6
     max_height: int = 10
+    min_length: int = 5  # sequential: instructions of a random program
+    max_length: int = 20
+    length_limit: int = 64  # sequential: static limit on program length
+    keep_introns: bool = False  # sequential: evaluate dead instructions too (ablation)
     bloat: str = "parsimony"
     evolution_nets: int = 80  # per space: the evolution task pool
     sample_spaces: int = 4  # s: spaces drawn per generation
@@ -60,6 +66,8 @@ class RunConfig:
              "crossover and mutation are probabilities summing to at most 1")
         need(1 <= self.min_depth <= self.max_depth <= self.max_height,
              "need 1 <= min_depth <= max_depth <= max_height")
+        need(1 <= self.min_length <= self.max_length <= self.length_limit,
+             "need 1 <= min_length <= max_length <= length_limit")
         need(self.sample_nets >= 2 and self.evolution_nets >= self.sample_nets,
              "need 2 <= sample_nets <= evolution_nets")
         need(self.test_nets >= 0 and self.batch_size >= 1 and self.workers >= 1,
@@ -68,6 +76,11 @@ class RunConfig:
         need(self.to_scalar in ("mean", "l2"), "to_scalar must be mean or l2")
         need(self.aggregate in ("mean", "sum"), "aggregate must be mean or sum")
         return self
+
+    def rngs(self) -> tuple[np.random.Generator, np.random.Generator]:
+        """The run's two independent streams from its one seed: data split, and search."""
+        data, search = np.random.SeedSequence(self.seed).spawn(2)
+        return np.random.default_rng(data), np.random.default_rng(search)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -182,6 +182,8 @@ class Search:
             "best_per_space": evals[best].per_space,
             "mean_size": float(np.mean(sizes)),
             "max_size": int(max(sizes)),
+            "mean_length": (float(np.mean([self.repr.total_length(g) for g in offspring]))
+                            if hasattr(self.repr, "total_length") else None),
             "invalid_rate": (self.rejected + c.invalid) / made if made else 0.0,
             "evaluations": c.evaluated,
             "cache_hits": c.key_hits,

@@ -1,0 +1,190 @@
+"""A whole run: data preparation, search, test on held-out networks, results and plots."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from primitives import default_primitive_set
+
+from .config import RunConfig
+from .console import err
+from .engine import Engine, EngineConfig
+from .errors import GpnasError
+from .executor import make_executor
+from .groundtruth import Benchmark, load_benchmark
+from .heldout import test_programs
+from .plots import fitness_curve, score_scatter
+from .representation import make_representation
+from .rundir import RunDir
+from .search.evaluator import Evaluator
+from .search.halloffame import HallOfFame
+from .search.checkpoint import state_from_json, state_to_json
+from .search.loop import Search, State
+from .spaces import get_space
+from .stats.store import StatsStore, build_store
+from .task import Task
+
+
+def cache_dir() -> Path:
+    """Where statistics are cached between runs: $GPNAS_CACHE or ~/.cache/gpnas."""
+    return Path(os.environ.get("GPNAS_CACHE", Path.home() / ".cache" / "gpnas"))
+
+
+@dataclass
+class SpaceData:
+    bench: Benchmark
+    pool: np.ndarray  # benchmark rows of the evolution pool
+    test: np.ndarray  # benchmark rows of the held-out test networks
+    store: StatsStore
+    store_ids: np.ndarray  # store net id of each pool network
+
+
+def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
+    """Ground truth, the evolution/test split per space, and the pool statistics (cached)."""
+    data_rng, _ = cfg.rngs()
+    out = {}
+    for space in sorted(cfg.spaces):
+        bench = load_benchmark(space, cfg.bench_dir, cfg.metric)
+        n = len(bench.archs)
+        if n < cfg.evolution_nets + 2:
+            raise GpnasError(f"{space}: the benchmark has {n} networks, too few for "
+                             f"{cfg.evolution_nets} evolution networks plus a test set")
+        perm = data_rng.permutation(n)
+        pool = perm[: cfg.evolution_nets]
+        test = perm[cfg.evolution_nets: cfg.evolution_nets + cfg.test_nets]
+        path = cache_dir() / "stats" / (f"{space}-{bench.metric}-b{cfg.batch_size}-{cfg.order}"
+                                        f"-s{cfg.stats_seed}")
+        if progress:
+            err.print(f"[bold]{space}[/]: statistics of {len(pool)} evolution networks "
+                      f"(cache {path})")
+        store = build_store(path, space, [bench.archs[i] for i in pool], bench.accuracy[pool],
+                            metric=bench.metric, batch_size=cfg.batch_size, seed=cfg.stats_seed,
+                            order=cfg.order, progress=progress)
+        where, canonical = store.arch_index(), get_space(space).canonical
+        store_ids = np.array([where[canonical(bench.archs[i])] for i in pool])
+        out[space] = SpaceData(bench, pool, test, store, store_ids)
+    return out
+
+
+def engine_config(cfg: RunConfig) -> EngineConfig:
+    return EngineConfig(to_scalar=cfg.to_scalar, aggregate=cfg.aggregate)
+
+
+def execute(cfg: RunConfig, rundir: RunDir, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) the search in ``rundir``, test the winners and write the results."""
+    data = prepare(cfg, progress)
+    pset = default_primitive_set()
+    representation = make_representation(cfg, pset)
+    ecfg = engine_config(cfg)
+    first = sorted(cfg.spaces)[0]
+    probe = Task.from_store(data[first].store, data[first].store_ids[: cfg.probe_nets])
+    executor = make_executor({sp: str(d.store.path) for sp, d in data.items()}, ecfg, cfg.workers)
+    evaluator = Evaluator(executor, Engine(pset, ecfg), probe,
+                          {sp: (d.store_ids, d.bench.accuracy[d.pool]) for sp, d in data.items()})
+
+    state = State(hof=HallOfFame())
+    ckpt = rundir.checkpoint() if resume else None
+    if ckpt is not None:
+        state = state_from_json(ckpt, representation)
+        rundir.truncate_log(state.generation)
+        err.print(f"resuming {rundir.path} after generation {state.generation}")
+
+    def on_generation(st: State, record: dict) -> None:
+        rundir.append_log(record)
+        rundir.save_checkpoint(state_to_json(st, representation))
+        if progress:
+            f = record["best_fitness"]
+            err.print(f"gen {record['generation']:>3}  best {f if f is None else round(f, 4)}  "
+                      f"median {_r(record['median_fitness'])}  size {record['mean_size']:.1f}  "
+                      f"invalid {record['invalid_rate']:.0%}  {record['seconds']:.1f}s  "
+                      f"{record['best_program'][:70]}")
+
+    search = Search(cfg, representation, evaluator,
+                    {sp: len(d.pool) for sp, d in data.items()}, on_generation)
+    try:
+        state = search.run(state)
+    finally:
+        executor.close()
+    results = finish(cfg, rundir, state, representation, data, pset, ecfg, progress)
+    return results
+
+
+def _r(x):
+    return None if x is None else round(x, 4)
+
+
+def candidates(cfg: RunConfig, state: State, representation) -> list[tuple[str, object]]:
+    """The final top-3 (Algorithm 1) and the two best programs ever seen, without repeats."""
+    from .search.selection import top_k
+
+    genomes = [g for g, _ in state.last]
+    fits = [e.fitness for _, e in state.last]
+    sizes = [representation.size(g) for g in genomes]
+    out, seen = [], set()
+    for rank, i in enumerate(top_k(fits, sizes, 3, cfg.bloat == "parsimony")):
+        if fits[i] is not None and representation.lower(genomes[i]).key not in seen:
+            seen.add(representation.lower(genomes[i]).key)
+            out.append((f"final-top{rank + 1}", genomes[i]))
+    for rank, e in enumerate(state.hof.best[:2]):
+        if e.key not in seen:
+            seen.add(e.key)
+            out.append((f"best-ever{rank + 1}", representation.from_json(e.genome)))
+    return out
+
+
+def finish(cfg, rundir: RunDir, state: State, representation, data, pset, ecfg,
+           progress: bool) -> dict:
+    t0 = time.perf_counter()
+    cands = candidates(cfg, state, representation)
+    programs = [representation.lower(g) for _, g in cands]
+    tested = {}
+    for sp, d in data.items():
+        if len(d.test):
+            tested[sp] = test_programs(
+                programs, sp, [d.bench.archs[i] for i in d.test], d.bench.accuracy[d.test],
+                Engine(pset, ecfg), batch_size=cfg.batch_size, seed=cfg.stats_seed,
+                order=cfg.order, progress=progress)
+    rows = []
+    for ci, (label, g) in enumerate(cands):
+        p = programs[ci]
+        entry = {"label": label, "program": representation.text(g), "key": p.key,
+                 "genome": representation.to_json(g), "ir": p.to_json(),
+                 "size": representation.size(g), "test": {}}
+        for sp, res in tested.items():
+            entry["test"][sp] = {k: v for k, v in res[ci].items() if k != "scores"}
+        rows.append(entry)
+    results = {
+        "config": cfg.to_dict(),
+        "generations": state.generation,
+        "search_seconds": state.elapsed,
+        "test_seconds": time.perf_counter() - t0,
+        "candidates": rows,
+        "pareto": state.hof.to_json()["pareto"],
+        "test_nets": {sp: int(len(d.test)) for sp, d in data.items()},
+    }
+    rundir.write_results(results)
+    _write_test_scores(rundir, cands, tested, data)
+    fitness_curve(rundir.log(), rundir.path / "fitness.png")
+    if rows and tested:
+        best = 0
+        per_space = {sp: (res[best]["scores"], data[sp].bench.accuracy[data[sp].test],
+                          res[best]["kendall"]) for sp, res in tested.items()
+                     if res[best]["scores"] is not None}
+        if per_space:
+            score_scatter(per_space, rows[best]["program"], rundir.path / "scatter.png")
+    return results
+
+
+def _write_test_scores(rundir: RunDir, cands, tested, data) -> None:
+    lines = ["space,arch,accuracy," + ",".join(label for label, _ in cands)]
+    for sp, res in tested.items():
+        d = data[sp]
+        for j, i in enumerate(d.test):
+            vals = [("" if r["scores"] is None else f"{r['scores'][j]:.9g}") for r in res]
+            lines.append(f"{sp},\"{d.bench.archs[i]}\",{d.bench.accuracy[i]:.4f}," + ",".join(vals))
+    (rundir.path / "test_scores.csv").write_text("\n".join(lines) + "\n")
