@@ -24,6 +24,15 @@ ARCHS = [A_LIGHT, A_NONE, A_TWO]
 ACC = [70.0, 10.0, 80.5]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Batch-1 statistics gain nothing from threads; on a shared 2-core machine they hurt."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def _build(path, archs=ARCHS, acc=ACC, **kw):
     kw.setdefault("metric", "test_acc")
     return build_store(path, SPACE, archs, acc, progress=False, **kw)
@@ -264,3 +273,9 @@ def test_net_statistics_is_what_the_store_holds(store, direct):
     for g, w in zip(loaded, want):
         for k in STAT_NAMES:
             torch.testing.assert_close(g.tensors[k], w.tensors[k], rtol=1e-3, atol=0)
+
+
+def test_worker_processes_give_the_same_store(store, tmp_path):
+    par = _build(tmp_path / "par", jobs=2)
+    assert [r["arch"] for r in par.nets] == ARCHS
+    assert [r["sha256"] for r in par.nets] == [r["sha256"] for r in store.nets]

@@ -61,6 +61,8 @@ def build(
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads while collecting "
                                 "(1 is fastest for batch-1 statistics; run several builds to use "
                                 "more cores)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes (the store is the same "
+                             "as with one)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Collect the statistics of networks of a space into a store (resumable)."""
@@ -70,8 +72,8 @@ def build(
     sp = get_space(space)
     if (nets is None) == (not arch):
         raise GpnasError("give either --nets N or one or more --arch A")
-    if threads < 1:
-        raise GpnasError("--threads must be at least 1")
+    if threads < 1 or jobs < 1:
+        raise GpnasError("--threads and --jobs must be at least 1")
     bench = _benchmark_or_none(sp.name, bench_dir, metric, required=nets is not None)
     if nets is not None:
         archs, acc = bench.sample(nets, seed if sample_seed is None else sample_seed)
@@ -93,7 +95,8 @@ def build(
                           f"{bench.source}; their accuracy is unknown")
     store = build_store(out_dir, sp.name, archs, acc, metric=metric_name,
                         batch_size=batch_size, seed=seed, order=order, images_path=images,
-                        dtype=dtype, progress=not quiet, threads=threads)
+                        dtype=dtype, progress=not quiet, threads=threads,
+                        jobs=jobs)
     inst = store.instances()
     err.print(f"store {store.path}: {len(store)} networks of {store.space} "
               f"({min(inst)}..{max(inst)} instances), {store.disk_bytes() / 2**20:.1f} MiB, "

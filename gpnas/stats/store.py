@@ -20,13 +20,17 @@ A network record (``StatsStore.nets[i]``) holds: ``id``, ``space``, ``arch``, ``
 (percent, ``None`` = unknown), ``metric``, ``seed``, ``batch_size``, ``order``, ``instances``,
 ``sep_instances`` (ReLU-Conv-Conv-BN ones), ``shapes`` (per group: ``act``, ``bn``, ``weight``
 shapes), ``group_rows`` (per group: the execution-order indices of its rows), ``shard``,
-``bytes``, ``sha256``, ``nonfinite`` (count of inf/NaN values collected) and ``seconds``.
+``bytes``, ``sha256``, ``nonfinite`` (count of inf/NaN values collected), ``threads`` and
+``seconds``.
 
 Writes are atomic (temporary file, then rename) and the index is rewritten every few seconds and at
 the end, so a killed build leaves a valid store: :func:`build_store` on the same directory resumes
 (it adopts finished shards that the index had not recorded yet, rebuilds missing or truncated
 shards in place and appends the missing networks).  A network's statistics depend only on
-(seed, arch, settings), not on its position, so a store can grow and ids never change.
+(seed, arch, settings), not on its position, so a store can grow and ids never change; its shard
+is byte-identical in any store built with the same settings and torch thread count (``threads``
+in the record; float32 reductions round differently with other thread counts, at the 1e-7
+level).
 """
 
 from __future__ import annotations
@@ -356,7 +360,8 @@ class StatsStore:
                     if scale is None:
                         dst.copy_(src)
                     elif dtype == torch.float32:
-                        torch.mul(src, scale.view(-1, *([1] * (dst.dim() - 1))), out=dst)
+                        dst.copy_(src)  # (faster than one mixed-dtype multiply)
+                        dst.mul_(scale.view(-1, *([1] * (dst.dim() - 1))))
                     else:
                         dst.copy_(src.float() * scale.view(-1, *([1] * (dst.dim() - 1))))
                 nets[g][a:a + n] = pos
@@ -455,9 +460,10 @@ def _encode_net(rec: dict, instances: list[dict[str, torch.Tensor]], dtype: str,
         shapes.append({"act": list(key[0]), "bn": list(key[1]), "weight": list(key[2])})
         rows_all.append(rows)
     rec.update(shapes=shapes, group_rows=rows_all, nonfinite=nonfinite)
-    meta = {"gpnas": json.dumps({k: v for k, v in rec.items()
-                                 if k not in ("shard", "bytes", "sha256")}),
-            "settings": json.dumps(settings)}
+    # one metadata key: safetensors writes its metadata map in hash order, so two keys would make
+    # the same network's shard differ byte-wise from run to run
+    net = {k: v for k, v in rec.items() if k not in ("shard", "bytes", "sha256", "rel")}
+    meta = {"gpnas": json.dumps({"net": net, "settings": settings}, sort_keys=True)}
     return save(tensors, metadata=meta)
 
 
@@ -468,8 +474,9 @@ def _adopt(out: Path, rel: str, settings: dict, arch_ok) -> dict | None:
         return None
     try:
         shard = _Shard(p)
-        rec = json.loads(shard.metadata.get("gpnas", "null"))
-        if json.loads(shard.metadata.get("settings", "null")) != settings:
+        info = json.loads(shard.metadata.get("gpnas", "null"))
+        rec = info["net"]
+        if info["settings"] != settings:
             return None
         if not isinstance(rec, dict) or not arch_ok(rec.get("arch")):
             return None
@@ -533,7 +540,7 @@ def _progress(enabled: bool):
 def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, *,
                 metric: str, batch_size: int = 1, seed: int = 0, order: str = "rcb",
                 images_path: str | Path | None = None, dtype: str = "float16",
-                progress: bool = True, threads: int | None = 1) -> StatsStore:
+                progress: bool = True, threads: int | None = 1, jobs: int = 1) -> StatsStore:
     """Create or extend the store ``out`` with the statistics of ``archs``.
 
     ``accuracies``: one per arch (percent; NaN/None = unknown), or None.  Networks already in the
@@ -547,7 +554,8 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
     ``threads``: torch intra-op threads while collecting (restored afterwards; None = leave as
     is).  The default is 1: batch-1 convolutions of 32x32 images gain nothing from threads, and on
     a busy machine OpenMP threads that wait for each other made collection 20-40x slower.
-    Run several builds (different ``out``) in parallel to use more cores.
+    ``jobs`` > 1 collects in that many worker processes (each with ``threads`` threads); the
+    results, and the store, are the same as with one.
     """
     sp = get_space(space)
     if dtype not in DTYPES:
@@ -618,32 +626,33 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
     if not todo:
         return StatsStore(out)
 
-    images = _images(sp.name, int(batch_size), int(seed),
-                     None if images_path is None else str(images_path))
+    # the image batch, once here: a bad --images path fails before any work starts
+    _images(sp.name, int(batch_size), int(seed), None if images_path is None else str(images_path))
+    jobs_list = []
+    next_id = len(nets)
+    for pos, arch, acc in todo:
+        if pos is None:
+            net_id, rel = next_id, f"{SHARD_DIR}/{next_id:06d}.safetensors"
+            next_id += 1
+        else:
+            net_id, rel = pos, nets[pos]["shard"]
+        jobs_list.append(dict(space=sp.name, arch=arch, acc=acc, net_id=net_id, metric=metric,
+                              batch_size=int(batch_size), seed=int(seed), order=order,
+                              images_path=None if images_path is None else str(images_path),
+                              dtype=dtype, settings=settings, rel=rel))
     last_write = time.monotonic()
     t0 = time.monotonic()
     with _progress(progress) as bar, _Threads(threads):
-        task = bar.add_task(f"stats {sp.name}", total=len(todo), rate="")
+        task = bar.add_task(f"stats {sp.name}", total=len(jobs_list), rate="")
         try:
-            for done, (pos, arch, acc) in enumerate(todo, start=1):
-                t = time.monotonic()
-                model = sp.build(arch, seed=seed)
-                instances, info = collect_with_info(model, images, seed=seed, order=order)
-                del model
-                net_id = len(nets) if pos is None else pos
-                rel = f"{SHARD_DIR}/{net_id:06d}.safetensors" if pos is None else nets[pos]["shard"]
-                rec = {"id": net_id, "space": sp.name, "arch": arch, "accuracy": acc,
-                       "metric": metric, "seed": int(seed), "batch_size": int(batch_size),
-                       "order": order, "instances": len(instances),
-                       "sep_instances": info.n_sep}
-                data = _encode_net(rec, instances, dtype, settings)
-                rec["seconds"] = round(time.monotonic() - t, 4)
+            for done, (rec, data) in enumerate(_run_jobs(jobs_list, jobs, threads), start=1):
+                rel = rec.pop("rel")
                 _atomic_write(out / rel, data)
                 rec.update(shard=rel, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
-                if pos is None:
-                    nets.append(rec)
+                if rec["id"] < len(nets):
+                    nets[rec["id"]] = rec
                 else:
-                    nets[pos] = rec
+                    nets.append(rec)
                 if time.monotonic() - last_write > INDEX_EVERY_S:
                     _write_index(out, meta)
                     last_write = time.monotonic()
@@ -652,6 +661,62 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
         finally:
             _write_index(out, meta)
     return StatsStore(out)
+
+
+def _make_net(*, space, arch, acc, net_id, metric, batch_size, seed, order, images_path, dtype,
+              settings, rel) -> tuple[dict, bytes]:
+    """Build and collect one network: (its record, its shard's bytes)."""
+    t = time.monotonic()
+    sp = get_space(space)
+    images = _images(space, batch_size, seed, images_path)
+    instances, info = collect_with_info(sp.build(arch, seed=seed), images, seed=seed, order=order)
+    rec = {"id": net_id, "space": space, "arch": arch, "accuracy": acc, "metric": metric,
+           "seed": seed, "batch_size": batch_size, "order": order, "instances": len(instances),
+           "sep_instances": info.n_sep, "threads": torch.get_num_threads()}
+    data = _encode_net(rec, instances, dtype, settings)
+    rec["seconds"] = round(time.monotonic() - t, 4)
+    rec["rel"] = rel
+    return rec, data
+
+
+def _worker_init(threads: int | None) -> None:
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
+
+
+def _worker(job: dict) -> tuple[dict, bytes]:
+    return _make_net(**job)
+
+
+def _run_jobs(jobs_list: list[dict], jobs: int, threads: int | None):
+    """Results in job order: in this process, or in ``jobs`` worker processes (spawned; at most
+    2 x jobs networks in flight, so memory stays bounded)."""
+    if jobs <= 1 or len(jobs_list) <= 1:
+        for job in jobs_list:
+            yield _make_net(**job)
+        return
+    import collections
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)),
+                               mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(threads,))
+    try:
+        pending = collections.deque()
+        it = iter(jobs_list)
+        for job in it:
+            pending.append(pool.submit(_worker, job))
+            if len(pending) >= 2 * jobs:
+                break
+        while pending:
+            result = pending.popleft().result()
+            job = next(it, None)
+            if job is not None:
+                pending.append(pool.submit(_worker, job))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 __all__ = ["DTYPES", "StatsStore", "build_store", "net_statistics"]
