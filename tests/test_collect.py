@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gpnas.errors import GpnasError
-from gpnas.spaces import darts, get_space
+from gpnas.spaces import get_space
 from gpnas.stats.collect import collect, collect_with_info, group_instances, instance_info
 from gpnas.stats.images import sample_images
 from primitives import STAT_NAMES

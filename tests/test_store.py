@@ -118,7 +118,8 @@ def test_other_dtypes(tmp_path, direct, dtype, tol):
 
 def test_float16_scale_keeps_tiny_and_huge_values():
     t = torch.tensor([[1e-9, -3e-12, 2e-10], [7e4, 1.0, -3e5], [0.0, 0.0, 0.0]])
-    stored, scale = store_mod._to_storage(t, "float16")
+    stored, scale, nonfinite = store_mod._to_storage(t, "float16")
+    assert nonfinite == 0
     assert stored.dtype == torch.float16 and torch.isfinite(stored).all()
     back = stored.float() * scale.view(-1, 1)
     torch.testing.assert_close(back[:, [0, 2]], t[:, [0, 2]], rtol=1e-3, atol=0)
@@ -279,3 +280,17 @@ def test_worker_processes_give_the_same_store(store, tmp_path):
     par = _build(tmp_path / "par", jobs=2)
     assert [r["arch"] for r in par.nets] == ARCHS
     assert [r["sha256"] for r in par.nets] == [r["sha256"] for r in store.nets]
+
+
+def test_shards_are_standard_safetensors_and_nonfinite_values_are_counted(store, tmp_path):
+    from safetensors.torch import load_file
+
+    tensors = load_file(store.path / store.nets[0]["shard"])
+    assert tensors["g0/weight"].dtype == torch.float16
+    assert tensors["g0/weight#scale"].dtype == torch.float32
+    t = torch.tensor([[1.0, float("inf"), -2.0], [float("nan"), 0.5, 0.25]])
+    stored, scale, nonfinite = store_mod._to_storage(t, "float16")
+    assert nonfinite == 2
+    back = stored.float() * scale.view(-1, 1)
+    assert back[0, 0] == 1.0 and back[0, 2] == -2.0 and back[1, 2] == 0.25
+    assert torch.isinf(back[0, 1]) and torch.isnan(back[1, 0])

@@ -55,7 +55,7 @@ from primitives import STAT_NAMES, STATISTICS
 from .. import __version__
 from ..errors import GpnasError
 from ..spaces import get_space
-from .collect import ORDERS, InstanceGroup, collect_with_info, group_instances
+from .collect import ORDERS, InstanceGroup, collect_with_info
 from .images import describe_source, sample_images
 
 FORMAT = "gpnas-stats"
@@ -173,32 +173,86 @@ class _Shard:
         return (t.float() * s.view(-1, *([1] * (t.dim() - 1)))).to(dtype)
 
 
-def _row_scale(t: torch.Tensor) -> torch.Tensor:
-    """Per-row power-of-two factors bringing each row's largest finite |value| into
-    [2**14, 2**15): float16 then keeps 11 significant bits for everything down to 2**-15 of a
-    row's maximum (without it, ~10-30 % of gradient values would be float16 subnormals and up to
-    15 % would flush to zero)."""
-    flat = t.reshape(t.shape[0], -1).abs()
-    flat = torch.where(torch.isfinite(flat), flat, torch.zeros((), dtype=flat.dtype))
-    m = flat.amax(dim=1) if flat.shape[1] else torch.zeros(t.shape[0])
+def _row_scale(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(per-row power-of-two factors, count of non-finite values).
+
+    The factors bring each row's largest finite |value| into [2**14, 2**15): float16 then keeps
+    11 significant bits for everything down to 2**-15 of a row's maximum (without it, ~10-30 % of
+    gradient values would be float16 subnormals and up to 15 % would flush to zero)."""
+    flat = t.reshape(t.shape[0], -1)
+    if flat.shape[1] == 0:
+        return torch.ones(t.shape[0]), 0
+    lo, hi = torch.aminmax(flat, dim=1)
+    m = torch.maximum(hi, -lo)
+    nonfinite = 0
+    if not bool(torch.isfinite(m).all()):  # rare: inf / NaN somewhere; scale by finite values
+        bad = ~torch.isfinite(flat)
+        nonfinite = int(bad.sum())
+        m = torch.where(bad, torch.zeros((), dtype=flat.dtype), flat.abs()).amax(dim=1)
     e = torch.where(m > 0, 14 - torch.floor(torch.log2(m.clamp_min(1e-38))),
                     torch.zeros_like(m)).clamp(-126, 126)
-    return torch.exp2(e)
+    return torch.exp2(e), nonfinite
 
 
-def _to_storage(t: torch.Tensor, dtype: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(tensor in the storage dtype, per-row decode factors or None).
+def _to_storage(t: torch.Tensor, dtype: str) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """(tensor in the storage dtype, per-row decode factors or None, non-finite count).
 
     float16 rows are scaled by a power of two (exact) before the cast; the stored factor
     (float32, one per row) multiplies them back on load."""
     if dtype == "float16":
         t32 = t.float()
         if t32.shape[0] == 0:
-            return t32.to(torch.float16), torch.ones(0)
-        up = _row_scale(t32)
-        scaled = t32 * up.view(-1, *([1] * (t32.dim() - 1)))
-        return scaled.to(torch.float16).contiguous(), (1.0 / up).float().contiguous()
-    return t.to(DTYPES[dtype]).contiguous(), None
+            return t32.to(torch.float16), torch.ones(0), 0
+        up, nonfinite = _row_scale(t32)
+        scaled = t32.mul_(up.view(-1, *([1] * (t32.dim() - 1)))) if t32 is not t else \
+            t32 * up.view(-1, *([1] * (t32.dim() - 1)))
+        return scaled.to(torch.float16), (1.0 / up).float().contiguous(), nonfinite
+    nonfinite = 0 if bool(torch.isfinite(t).all()) else int((~torch.isfinite(t)).sum())
+    return t.to(DTYPES[dtype]).contiguous(), None, nonfinite
+
+
+_TORCH_ST = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32"}
+
+
+def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
+                       metadata: dict[str, str]) -> tuple[int, str]:
+    """Write a standard safetensors file atomically, streaming the tensors (no copy of the whole
+    file in memory); (size in bytes, SHA-256 hex)."""
+    header: dict = {"__metadata__": metadata}
+    order = sorted(tensors)
+    offset = 0
+    for key in order:
+        t = tensors[key]
+        n = t.numel() * t.element_size()
+        header[key] = {"dtype": _TORCH_ST[t.dtype], "shape": list(t.shape),
+                       "data_offsets": [offset, offset + n]}
+        offset += n
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+    h = hashlib.sha256()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            for chunk in (struct.pack("<Q", len(raw)), raw):
+                f.write(chunk)
+                h.update(chunk)
+            for key in order:
+                t = tensors[key].contiguous()
+                if t.dtype == torch.bfloat16:
+                    t = t.view(torch.int16)
+                buf = memoryview(t.numpy()).cast("B")
+                f.write(buf)
+                h.update(buf)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise GpnasError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return 8 + len(raw) + offset, h.hexdigest()
 
 
 # --------------------------------------------------------------------------- the store
@@ -436,12 +490,10 @@ def _write_index(out: Path, meta: dict) -> None:
     _atomic_write(out / INDEX, json.dumps(meta, indent=1).encode("utf-8"))
 
 
-def _encode_net(rec: dict, instances: list[dict[str, torch.Tensor]], dtype: str,
-                settings: dict) -> bytes:
-    """Group one network's instances by shape, fill ``rec`` (shapes, group_rows, nonfinite) and
-    return the shard's bytes."""
-    from safetensors.torch import save
-
+def _write_net(path: Path, rec: dict, instances: list[dict[str, torch.Tensor]], dtype: str,
+               settings: dict) -> None:
+    """Group one network's instances by shape, fill ``rec`` (shapes, group_rows, nonfinite,
+    bytes, sha256) and write its shard."""
     order: dict[tuple, list[int]] = {}
     for i, inst in enumerate(instances):
         key = tuple(tuple(inst[n].shape) for n in ("relu_in.data", "bn_out.data", "weight"))
@@ -449,22 +501,21 @@ def _encode_net(rec: dict, instances: list[dict[str, torch.Tensor]], dtype: str,
     tensors: dict[str, torch.Tensor] = {}
     shapes, rows_all, nonfinite = [], [], 0
     for k, (key, rows) in enumerate(order.items()):
-        group = group_instances([[instances[i] for i in rows]])[0]
         for name in STAT_NAMES:
-            t = group.tensors[name]
-            nonfinite += int((~torch.isfinite(t)).sum())
-            stored, scale = _to_storage(t, dtype)
+            stacked = torch.stack([instances[i][name] for i in rows])
+            stored, scale, bad = _to_storage(stacked, dtype)
             tensors[f"g{k}/{name}"] = stored
             if scale is not None:
                 tensors[f"g{k}/{name}{SCALE_SUFFIX}"] = scale
+            nonfinite += bad
         shapes.append({"act": list(key[0]), "bn": list(key[1]), "weight": list(key[2])})
         rows_all.append(rows)
     rec.update(shapes=shapes, group_rows=rows_all, nonfinite=nonfinite)
-    # one metadata key: safetensors writes its metadata map in hash order, so two keys would make
-    # the same network's shard differ byte-wise from run to run
-    net = {k: v for k, v in rec.items() if k not in ("shard", "bytes", "sha256", "rel")}
+    # one metadata key, keys sorted: the same network's shard is byte-identical from run to run
+    net = {k: v for k, v in rec.items() if k not in ("shard", "bytes", "sha256", "seconds")}
     meta = {"gpnas": json.dumps({"net": net, "settings": settings}, sort_keys=True)}
-    return save(tensors, metadata=meta)
+    size, digest = _write_safetensors(path, tensors, meta)
+    rec.update(bytes=size, sha256=digest)
 
 
 def _adopt(out: Path, rel: str, settings: dict, arch_ok) -> dict | None:
@@ -639,16 +690,13 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
         jobs_list.append(dict(space=sp.name, arch=arch, acc=acc, net_id=net_id, metric=metric,
                               batch_size=int(batch_size), seed=int(seed), order=order,
                               images_path=None if images_path is None else str(images_path),
-                              dtype=dtype, settings=settings, rel=rel))
+                              dtype=dtype, settings=settings, rel=rel, out=str(out)))
     last_write = time.monotonic()
     t0 = time.monotonic()
     with _progress(progress) as bar, _Threads(threads):
         task = bar.add_task(f"stats {sp.name}", total=len(jobs_list), rate="")
         try:
-            for done, (rec, data) in enumerate(_run_jobs(jobs_list, jobs, threads), start=1):
-                rel = rec.pop("rel")
-                _atomic_write(out / rel, data)
-                rec.update(shard=rel, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+            for done, rec in enumerate(_run_jobs(jobs_list, jobs, threads), start=1):
                 if rec["id"] < len(nets):
                     nets[rec["id"]] = rec
                 else:
@@ -664,8 +712,8 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
 
 
 def _make_net(*, space, arch, acc, net_id, metric, batch_size, seed, order, images_path, dtype,
-              settings, rel) -> tuple[dict, bytes]:
-    """Build and collect one network: (its record, its shard's bytes)."""
+              settings, rel, out) -> dict:
+    """Build and collect one network and write its shard; its record."""
     t = time.monotonic()
     sp = get_space(space)
     images = _images(space, batch_size, seed, images_path)
@@ -673,10 +721,10 @@ def _make_net(*, space, arch, acc, net_id, metric, batch_size, seed, order, imag
     rec = {"id": net_id, "space": space, "arch": arch, "accuracy": acc, "metric": metric,
            "seed": seed, "batch_size": batch_size, "order": order, "instances": len(instances),
            "sep_instances": info.n_sep, "threads": torch.get_num_threads()}
-    data = _encode_net(rec, instances, dtype, settings)
+    rec["shard"] = rel
+    _write_net(Path(out) / rel, rec, instances, dtype, settings)
     rec["seconds"] = round(time.monotonic() - t, 4)
-    rec["rel"] = rel
-    return rec, data
+    return rec
 
 
 def _worker_init(threads: int | None) -> None:
@@ -684,7 +732,7 @@ def _worker_init(threads: int | None) -> None:
         torch.set_num_threads(max(1, int(threads)))
 
 
-def _worker(job: dict) -> tuple[dict, bytes]:
+def _worker(job: dict) -> dict:
     return _make_net(**job)
 
 
