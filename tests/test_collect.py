@@ -299,3 +299,52 @@ def test_bad_inputs_raise_gpnas_error():
 
     with pytest.raises(GpnasError, match="model returned str"):
         collect(Dict(), torch.randn(1, 3, 4, 4), seed=0)
+
+
+def test_default_images_are_a_real_photo_normalised_and_seeded():
+    x = sample_images("nb201-cifar10", 4, seed=0)
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32
+    assert torch.equal(x, sample_images("nb201-cifar10", 4, seed=0))
+    assert not torch.equal(x, sample_images("nb201-cifar10", 4, seed=1))
+    assert -1.5 < float(x.mean()) < 1.5 and 0.3 < float(x.std()) < 2.0
+    assert float((x[0] - x[1]).abs().mean()) > 0.05  # different crops
+    assert sample_images("nb201-imagenet16", 2, seed=0).shape == (2, 3, 16, 16)
+    assert sample_images((1, 8, 8), 1, seed=0).shape == (1, 1, 8, 8)
+
+
+def test_images_from_cifar_batches_and_folders(tmp_path):
+    import pickle
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (5, 3072), dtype=np.uint8)
+    cifar = tmp_path / "cifar-10-batches-py"
+    cifar.mkdir()
+    with open(cifar / "data_batch_1", "wb") as f:
+        pickle.dump({"data": data, "labels": [0] * 5}, f, protocol=2)
+    x = sample_images("nb201-cifar10", 3, seed=0, images_path=cifar)
+    assert x.shape == (3, 3, 32, 32)
+    sp = get_space("nb201-cifar10")
+    rows = {tuple(((data[i].reshape(3, 32, 32) / 255.0 - np.array(sp.mean)[:, None, None])
+                   / np.array(sp.std)[:, None, None]).astype(np.float32).ravel()[:5].round(4))
+            for i in range(5)}
+    assert tuple(x[0].numpy().ravel()[:5].round(4)) in rows  # CIFAR rows, normalised
+    assert sample_images("nb201-imagenet16", 2, 0, cifar / "data_batch_1").shape == (2, 3, 16, 16)
+    folder = tmp_path / "imgs"
+    (folder / "cls").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(
+            folder / "cls" / f"{i}.png")
+    assert sample_images("darts-cifar10", 2, 0, folder).shape == (2, 3, 32, 32)
+    # a pickle that would run code is refused, and bad paths are GpnasErrors
+    evil = tmp_path / "evil"
+    evil.write_bytes(pickle.dumps({"data": print}))
+    with pytest.raises(GpnasError, match="not allowed"):
+        sample_images("nb201-cifar10", 1, 0, evil)
+    with pytest.raises(GpnasError, match="does not exist"):
+        sample_images("nb201-cifar10", 1, 0, tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GpnasError, match="no CIFAR python batches"):
+        sample_images("nb201-cifar10", 1, 0, tmp_path / "empty")
