@@ -318,14 +318,10 @@ def _one_pass(model: nn.Module, x: torch.Tensor, order: str, seed: int):
     for inst in instances:
         relu_out = inst.relu.out.detach()
         relu_out_grad = grad_of(inst.relu.out).detach()
-        if order == "rcb":
-            relu_in = inst.relu.inp.detach()
-            bn_t = inst.bn.out
-        else:
-            relu_in = inst.relu.inp.detach()  # = BN output
-            bn_t = inst.bn.inp  # conv output = BN input
+        # rcb: BN output; cbr: the conv output = BN input (the BN output is relu_in there)
+        bn_t = inst.bn.out if order == "rcb" else inst.bn.inp
         row = {
-            "relu_in": relu_in,
+            "relu_in": inst.relu.inp.detach(),
             "relu_out": relu_out,
             "relu_in_grad": relu_out_grad * (relu_out > 0),
             "relu_out_grad": relu_out_grad,
