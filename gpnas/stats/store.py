@@ -737,8 +737,8 @@ def _worker(job: dict) -> dict:
 
 
 def _run_jobs(jobs_list: list[dict], jobs: int, threads: int | None):
-    """Results in job order: in this process, or in ``jobs`` worker processes (spawned; at most
-    2 x jobs networks in flight, so memory stays bounded)."""
+    """Records in job order: from this process, or from ``jobs`` worker processes (at most
+    2 x jobs networks in flight)."""
     if jobs <= 1 or len(jobs_list) <= 1:
         for job in jobs_list:
             yield _make_net(**job)
@@ -747,8 +747,11 @@ def _run_jobs(jobs_list: list[dict], jobs: int, threads: int | None):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    # fork where there is one (Linux): workers start at once and need no `if __name__ ==
+    # "__main__"` guard in the caller's script; they only compute and write their shard
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)),
-                               mp_context=multiprocessing.get_context("spawn"),
+                               mp_context=multiprocessing.get_context(method),
                                initializer=_worker_init, initargs=(threads,))
     try:
         pending = collections.deque()
