@@ -84,7 +84,7 @@ def run(
     sample_nets: int = _opt(None, "--sample-nets", help="Networks per sampled space per "
                             "generation [default: 20, paper]"),
     test_nets: int = _opt(None, "--test-nets", help="Held-out test networks per space "
-                          "[default: 1000, paper]"),
+                          "[default: 200; the paper protocol is 1000]"),
     batch_size: int = _opt(None, "--batch-size", help="Images per statistics batch [default: 1]"),
     bloat: str = _opt(None, "--bloat", help="Bloat control: parsimony | double-tournament | none "
                       "[default: parsimony]"),
@@ -125,6 +125,61 @@ def run(
     _print_results(results, rundir.path)
 
 
+@app.command()
+def ablate(
+    reprs: str = typer.Option("tree,sequential", "--reprs", help="Variants to compare: tree, "
+                              "sequential, sequential-introns (sequential without intron "
+                              "removal)"),
+    seeds: int = typer.Option(3, "--seeds", help="Seeds per variant (0..K-1)"),
+    budget: str = typer.Option(None, "--budget", help="Same budget for every run: N "
+                               "evaluations ('2000') or seconds ('600s'); default: the "
+                               "configured generations"),
+    space: str = _opt(None, "--space", help="Comma-separated spaces [default: nb201-cifar10]"),
+    bench_dir: str = _opt(None, "--bench-dir", help="Benchmark directory (see gpnas run)"),
+    generations: int = _opt(None, "--generations", help="Generations [default: 15]"),
+    population: int = _opt(None, "--population", help="Population [default: 50]"),
+    test_nets: int = _opt(None, "--test-nets", help="Held-out test networks per space "
+                          "[default: 200]"),
+    config: str = _opt(None, "--config", help="TOML/JSON file of run configuration keys"),
+    out: str = typer.Option("runs/ablation", "--out", help="Ablation directory (re-running "
+                            "resumes unfinished runs)"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+):
+    """Compare program representations under the same budget and data.
+
+    Writes one run directory per variant and seed, then ablation.md (test tau mean ± std per
+    space, program size / effective length, invalid rate, evaluations/s, wall time),
+    ablation.json and ablation.png.
+    """
+    from .ablation import run_ablation
+    from .config import RunConfig
+
+    base = RunConfig.from_file(config).to_dict() if config else RunConfig().to_dict()
+    flags = {"spaces": space, "bench_dir": bench_dir or os.environ.get("GPNAS_BENCH_DIR"),
+             "generations": generations, "population": population, "test_nets": test_nets}
+    base.update({k: v for k, v in flags.items() if v is not None})
+    cfg = RunConfig.from_dict(base)
+    max_evaluations = max_seconds = None
+    if budget:
+        try:
+            if budget.endswith("s"):
+                max_seconds = float(budget[:-1])
+            else:
+                max_evaluations = int(budget)
+        except ValueError:
+            raise GpnasError(f"--budget must be N (evaluations) or Ns (seconds), not {budget!r}")
+        if cfg.generations == RunConfig().generations and generations is None:
+            cfg.generations = 10_000  # the budget ends the runs
+    variants = [v.strip() for v in reprs.split(",") if v.strip()]
+    summary = run_ablation(cfg, variants, list(range(seeds)), Path(out), max_evaluations,
+                           max_seconds, progress=not quiet)
+    from .ablation import to_markdown
+
+    out_md = to_markdown(summary)
+    print(out_md)
+    err.print(f"ablation written to {out}/ablation.md, ablation.json, ablation.png")
+
+
 def _print_results(results: dict, path) -> None:
     spaces = sorted(results["test_nets"])
     table = Table(title=f"held-out test ({', '.join(f'{s}: {n} nets' for s, n in results['test_nets'].items())})")
@@ -157,11 +212,11 @@ def export_cmd(
     simplify: bool | None = typer.Option(
         None, "--simplify/--no-simplify", show_default=False,
         help="Simplify the formula with sympy (the simplified program is kept only if it "
-        "re-scores equal) [default: on for text/latex/sympy, off for python/json]"),
+        "re-scores equal); default: on for text, latex, sympy; off for python, json"),
     candidate: str = typer.Option(None, "--candidate", show_default=False,
                                   help="Another candidate of a run: label (best-ever1) or index"),
     timeout: float = typer.Option(None, "--timeout", show_default=False,
-                                  help="Seconds sympy may take [default: 5]"),
+                                  help="Seconds sympy may take (default 5)"),
 ):
     """Export a NASM: formula (text, LaTeX, sympy), a standalone torch module, or a program file."""
     from .export import export, write_export
@@ -180,11 +235,11 @@ def score_cmd(
     model: str = typer.Option(..., "--model", help="pkg.module:factory returning an nn.Module"),
     input_shape: str = typer.Option("3,32,32", "--input-shape", help="C,H,W of the input"),
     batch_size: int = typer.Option(None, "--batch-size", show_default=False,
-                                   help="Images per batch [default: the program's]"),
+                                   help="Images per batch (default: the program's)"),
     seed: int = typer.Option(0, "--seed", help="Seed of model init, images and noise"),
     images: str = typer.Option(None, "--images", show_default=False,
                                help="Real images: CIFAR python batches or a folder of image "
-                               "files [default: the built-in photograph]"),
+                               "files (default: the built-in photograph)"),
     candidate: str = typer.Option(None, "--candidate", show_default=False,
                                   help="Another candidate of a run directory"),
     as_json: bool = typer.Option(False, "--json", help='Print {"score": ..., "instances": ...}'),

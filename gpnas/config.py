@@ -23,7 +23,9 @@ class RunConfig:
     spaces: list[str] = field(default_factory=lambda: ["nb201-cifar10"])
     bench_dir: str | None = None
     metric: str = "test"
-    seed: int = 0
+    seed: int = 0  # the search's RNG
+    data_seed: int = 0  # which networks form the evolution pool and the test set (fixed, as
+    # the paper's evolution and test task datasets: runs with other seeds share them)
     generations: int = 15
     population: int = 50
     tournament: int = 4
@@ -41,7 +43,7 @@ class RunConfig:
     evolution_nets: int = 80  # per space: the evolution task pool
     sample_spaces: int = 4  # s: spaces drawn per generation
     sample_nets: int = 20  # k: networks drawn per chosen space
-    test_nets: int = 1000  # per space, disjoint from the evolution pool
+    test_nets: int = 200  # per space, disjoint from the evolution pool (paper: 1000)
     batch_size: int = 1
     order: str = "rcb"
     stats_seed: int = 0  # seed of network initialisation and inputs
@@ -78,9 +80,9 @@ class RunConfig:
         return self
 
     def rngs(self) -> tuple[np.random.Generator, np.random.Generator]:
-        """The run's two independent streams from its one seed: data split, and search."""
-        data, search = np.random.SeedSequence(self.seed).spawn(2)
-        return np.random.default_rng(data), np.random.default_rng(search)
+        """Two independent streams: the data split (from data_seed) and the search (seed)."""
+        return (np.random.default_rng(np.random.SeedSequence(self.data_seed).spawn(1)[0]),
+                np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1]))
 
     def to_dict(self) -> dict:
         return asdict(self)

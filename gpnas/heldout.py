@@ -1,11 +1,14 @@
 """Testing programs on held-out networks, streamed: statistics are collected a block of
-networks at a time, scored by every program, and dropped, so 1000 networks never sit in
-memory or on disk at once."""
+networks at a time (in parallel worker processes), scored by every program, and dropped, so
+1000 networks never sit in memory or on disk at once."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+
 import numpy as np
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from representations.ir import Program
 
@@ -17,28 +20,49 @@ from .stats.store import net_statistics
 from .task import Task
 
 
+def _collect(job):
+    space, arch, batch_size, seed, order = job
+    return net_statistics(space, arch, batch_size=batch_size, seed=seed, order=order)
+
+
+def _statistics(space, archs, batch_size, seed, order, workers):
+    """Yield each network's statistics in order; collected by ``workers`` processes."""
+    jobs = [(space, a, batch_size, seed, order) for a in archs]
+    if workers <= 1:
+        yield from map(_collect, jobs)
+        return
+    with mp.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap(_collect, jobs, chunksize=1)
+
+
 def test_programs(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
                   engine: Engine, *, batch_size: int = 1, seed: int = 0, order: str = "rcb",
-                  progress: bool = True, block: int = 16) -> list[dict]:
+                  progress: bool = True, block: int = 16, workers: int | None = None) -> list[dict]:
     """Per program: kendall, spearman, n, invalid (reason or None) and the scores."""
     accuracy = np.asarray(accuracy, dtype=float)
+    workers = (os.cpu_count() or 1) if workers is None else workers
     scores = [np.empty(len(archs)) for _ in programs]
     invalid: list[str | None] = [None] * len(programs)
-    with Progress(console=err, disable=not progress, transient=True) as bar:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, disable=not progress, transient=True) as bar:
         job = bar.add_task(f"testing on {len(archs)} {space} networks", total=len(archs))
+        stream = _statistics(space, archs, batch_size, seed, order, min(workers, len(archs)))
         for start in range(0, len(archs), block):
-            chunk = archs[start: start + block]
-            per_net = [net_statistics(space, a, batch_size=batch_size, seed=seed, order=order)
-                       for a in chunk]
-            task = Task(space, group_instances(per_net), accuracy[start: start + len(chunk)])
+            count = min(block, len(archs) - start)
+            per_net = []
+            for _ in range(count):
+                per_net.append(next(stream))
+                bar.advance(job)
+            task = Task(space, group_instances(per_net), accuracy[start: start + count])
             for i, p in enumerate(programs):
                 if invalid[i] is None:
                     try:
-                        scores[i][start: start + len(chunk)] = engine.net_scores(p, task)
+                        scores[i][start: start + count] = engine.net_scores(p, task)
                     except InvalidProgram as exc:
                         invalid[i] = exc.reason
             engine.cache.clear()
-            bar.advance(job, len(chunk))
+        stream.close()
     out = []
     for i in range(len(programs)):
         row = {"n": len(archs), "invalid": invalid[i], "kendall": None, "spearman": None,

@@ -75,18 +75,30 @@ def engine_config(cfg: RunConfig) -> EngineConfig:
     return EngineConfig(to_scalar=cfg.to_scalar, aggregate=cfg.aggregate)
 
 
-def execute(cfg: RunConfig, rundir: RunDir, resume: bool = False, progress: bool = True) -> dict:
-    """Run (or resume) the search in ``rundir``, test the winners and write the results."""
-    data = prepare(cfg, progress)
+@dataclass
+class Outcome:
+    """A finished search: its configuration, run directory, final state and representation."""
+
+    cfg: RunConfig
+    rundir: RunDir
+    state: State
+    representation: object
+
+
+def search(cfg: RunConfig, rundir: RunDir, data: dict[str, SpaceData], resume: bool = False,
+           progress: bool = True, max_evaluations: int | None = None,
+           max_seconds: float | None = None) -> Outcome:
+    """Run (or resume) the search of ``cfg`` in ``rundir`` on prepared data."""
     pset = default_primitive_set()
     representation = make_representation(cfg, pset)
     ecfg = engine_config(cfg)
     first = sorted(cfg.spaces)[0]
     probe = Task.from_store(data[first].store, data[first].store_ids[: cfg.probe_nets])
-    executor = make_executor({sp: str(d.store.path) for sp, d in data.items()}, ecfg, cfg.workers)
+    executor = make_executor({sp: str(data[sp].store.path) for sp in cfg.spaces}, ecfg,
+                             cfg.workers)
     evaluator = Evaluator(executor, Engine(pset, ecfg), probe,
-                          {sp: (d.store_ids, d.bench.accuracy[d.pool]) for sp, d in data.items()})
-
+                          {sp: (data[sp].store_ids, data[sp].bench.accuracy[data[sp].pool])
+                           for sp in cfg.spaces})
     state = State(hof=HallOfFame())
     ckpt = rundir.checkpoint() if resume else None
     if ckpt is not None:
@@ -98,20 +110,24 @@ def execute(cfg: RunConfig, rundir: RunDir, resume: bool = False, progress: bool
         rundir.append_log(record)
         rundir.save_checkpoint(state_to_json(st, representation))
         if progress:
-            f = record["best_fitness"]
-            err.print(f"gen {record['generation']:>3}  best {f if f is None else round(f, 4)}  "
+            err.print(f"gen {record['generation']:>3}  best {_r(record['best_fitness'])}  "
                       f"median {_r(record['median_fitness'])}  size {record['mean_size']:.1f}  "
                       f"invalid {record['invalid_rate']:.0%}  {record['seconds']:.1f}s  "
                       f"{record['best_program'][:70]}")
 
-    search = Search(cfg, representation, evaluator,
-                    {sp: len(d.pool) for sp, d in data.items()}, on_generation)
+    loop = Search(cfg, representation, evaluator, {sp: len(data[sp].pool) for sp in cfg.spaces},
+                  on_generation, max_evaluations=max_evaluations, max_seconds=max_seconds)
     try:
-        state = search.run(state)
+        state = loop.run(state)
     finally:
         executor.close()
-    results = finish(cfg, rundir, state, representation, data, pset, ecfg, progress)
-    return results
+    return Outcome(cfg, rundir, state, representation)
+
+
+def execute(cfg: RunConfig, rundir: RunDir, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) the search in ``rundir``, test the winners and write the results."""
+    data = prepare(cfg, progress)
+    return test_and_report([search(cfg, rundir, data, resume, progress)], data, progress)[0]
 
 
 def _r(x):
@@ -137,46 +153,67 @@ def candidates(cfg: RunConfig, state: State, representation) -> list[tuple[str, 
     return out
 
 
-def finish(cfg, rundir: RunDir, state: State, representation, data, pset, ecfg,
-           progress: bool) -> dict:
+def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
+                    progress: bool = True) -> list[dict]:
+    """Test every outcome's candidates on the held-out networks, in one streamed pass per
+    space for all outcomes (they share the data split and collection settings), then write
+    each run's results.json, test_scores.csv and plots."""
     t0 = time.perf_counter()
-    cands = candidates(cfg, state, representation)
-    programs = [representation.lower(g) for _, g in cands]
-    tested = {}
-    for sp, d in data.items():
+    cfg0 = outcomes[0].cfg
+    keys = ("batch_size", "order", "stats_seed", "to_scalar", "aggregate", "data_seed",
+            "evolution_nets", "test_nets")
+    if any(getattr(o.cfg, k) != getattr(cfg0, k) for o in outcomes for k in keys):
+        raise GpnasError(f"runs tested together must share {', '.join(keys)}")
+    pset = default_primitive_set()
+    cands = [candidates(o.cfg, o.state, o.representation) for o in outcomes]
+    programs = [o.representation.lower(g) for o, cs in zip(outcomes, cands) for _, g in cs]
+    spaces = sorted({sp for o in outcomes for sp in o.cfg.spaces})
+    tested_all = {}
+    for sp in spaces:
+        d = data[sp]
         if len(d.test):
-            tested[sp] = test_programs(
+            tested_all[sp] = test_programs(
                 programs, sp, [d.bench.archs[i] for i in d.test], d.bench.accuracy[d.test],
-                Engine(pset, ecfg), batch_size=cfg.batch_size, seed=cfg.stats_seed,
-                order=cfg.order, progress=progress)
+                Engine(pset, engine_config(cfg0)), batch_size=cfg0.batch_size,
+                seed=cfg0.stats_seed, order=cfg0.order, progress=progress)
+    seconds = time.perf_counter() - t0
+    out, offset = [], 0
+    for o, cs in zip(outcomes, cands):
+        tested = {sp: res[offset: offset + len(cs)] for sp, res in tested_all.items()
+                  if sp in o.cfg.spaces}
+        offset += len(cs)
+        out.append(_report(o, cs, tested, data, seconds))
+    return out
+
+
+def _report(o: Outcome, cands, tested, data, test_seconds: float) -> dict:
+    rep, rundir = o.representation, o.rundir
     rows = []
     for ci, (label, g) in enumerate(cands):
-        p = programs[ci]
-        entry = {"label": label, "program": representation.text(g), "key": p.key,
-                 "genome": representation.to_json(g), "ir": p.to_json(),
-                 "size": representation.size(g), "test": {}}
+        p = rep.lower(g)
+        entry = {"label": label, "program": rep.text(g), "key": p.key, "genome": rep.to_json(g),
+                 "ir": p.to_json(), "size": rep.size(g), "test": {}}
         for sp, res in tested.items():
             entry["test"][sp] = {k: v for k, v in res[ci].items() if k != "scores"}
         rows.append(entry)
     results = {
-        "config": cfg.to_dict(),
-        "generations": state.generation,
-        "search_seconds": state.elapsed,
-        "test_seconds": time.perf_counter() - t0,
+        "config": o.cfg.to_dict(),
+        "generations": o.state.generation,
+        "search_seconds": o.state.elapsed,
+        "test_seconds": test_seconds,
         "candidates": rows,
-        "pareto": state.hof.to_json()["pareto"],
-        "test_nets": {sp: int(len(d.test)) for sp, d in data.items()},
+        "pareto": o.state.hof.to_json()["pareto"],
+        "test_nets": {sp: int(len(data[sp].test)) for sp in o.cfg.spaces},
     }
     rundir.write_results(results)
     _write_test_scores(rundir, cands, tested, data)
     fitness_curve(rundir.log(), rundir.path / "fitness.png")
     if rows and tested:
-        best = 0
-        per_space = {sp: (res[best]["scores"], data[sp].bench.accuracy[data[sp].test],
-                          res[best]["kendall"]) for sp, res in tested.items()
-                     if res[best]["scores"] is not None}
+        per_space = {sp: (res[0]["scores"], data[sp].bench.accuracy[data[sp].test],
+                          res[0]["kendall"]) for sp, res in tested.items()
+                     if res[0]["scores"] is not None}
         if per_space:
-            score_scatter(per_space, rows[best]["program"], rundir.path / "scatter.png")
+            score_scatter(per_space, rows[0]["program"], rundir.path / "scatter.png")
     return results
 
 

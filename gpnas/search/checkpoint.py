@@ -17,6 +17,7 @@ def state_to_json(st: State, representation) -> dict:
         "rng_state": st.rng_state,
         "hof": st.hof.to_json(),
         "elapsed": st.elapsed,
+        "evaluations": st.evaluations,
     }
 
 
@@ -30,6 +31,7 @@ def state_from_json(d: dict, representation) -> State:
             rng_state=d["rng_state"],
             hof=HallOfFame.from_json(d["hof"]),
             elapsed=d["elapsed"],
+            evaluations=d.get("evaluations", 0),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GpnasError(f"checkpoint is not a gpnas search state: {exc}") from None

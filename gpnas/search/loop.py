@@ -51,12 +51,17 @@ class State:
     rng_state: dict | None = None
     hof: HallOfFame = field(default_factory=HallOfFame)
     elapsed: float = 0.0
+    evaluations: int = 0  # programs scored by the executor so far
 
 
 class Search:
     def __init__(self, config: RunConfig, representation: Representation, evaluator: Evaluator,
                  pool_sizes: dict[str, int],
-                 on_generation: Callable[[State, dict], None] | None = None):
+                 on_generation: Callable[[State, dict], None] | None = None,
+                 max_evaluations: int | None = None, max_seconds: float | None = None):
+        """``max_evaluations`` / ``max_seconds``: an optional budget (programs scored /
+        search seconds); the search ends after the generation that reaches it."""
+        self.max_evaluations, self.max_seconds = max_evaluations, max_seconds
         self.config = config
         self.repr = representation
         self.evaluator = evaluator
@@ -121,7 +126,7 @@ class Search:
         rng = cfg.rngs()[1]
         if state.rng_state is not None:
             rng.bit_generator.state = state.rng_state
-        while state.generation < cfg.generations:
+        while state.generation < cfg.generations and not self._budget_spent(state):
             t0 = time.perf_counter()
             self.rejected = 0
             self.evaluator.counters.reset()
@@ -157,8 +162,13 @@ class Search:
             state.rng_state = rng.bit_generator.state
             seconds = time.perf_counter() - t0
             state.elapsed += seconds
+            state.evaluations += self.evaluator.counters.evaluated
             self.on_generation(state, self._record(gen, sample, offspring, evals, sizes, seconds))
         return state
+
+    def _budget_spent(self, state: State) -> bool:
+        return ((self.max_evaluations is not None and state.evaluations >= self.max_evaluations)
+                or (self.max_seconds is not None and state.elapsed >= self.max_seconds))
 
     def _entries(self, genomes, evals: list[Evaluation], sizes, gen) -> list[Entry]:
         out = []

@@ -1,0 +1,72 @@
+"""End to end: `gpnas run` and `gpnas ablate` on the embedded default (tiny settings)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["--generations", "1", "--population", "6", "--evolution-nets", "8", "--sample-nets",
+        "4", "--test-nets", "5", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    e = dict(os.environ)
+    e["GPNAS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    e.pop("GPNAS_BENCH_DIR", None)
+    return e
+
+
+def gpnas(args, env, cwd):
+    return subprocess.run([sys.executable, "-m", "gpnas", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_run_writes_a_complete_run_directory_and_resume_is_a_no_op(env, tmp_path):
+    out = tmp_path / "run"
+    r = gpnas(["run", "--repr", "tree", *TINY, "--out", str(out)], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    for f in ("config.json", "log.jsonl", "checkpoint.json", "results.json", "fitness.png",
+              "test_scores.csv"):
+        assert (out / f).exists(), f
+    results = json.loads((out / "results.json").read_text())
+    assert results["generations"] == 1
+    assert [json.loads(x)["generation"] for x in (out / "log.jsonl").read_text().splitlines()] == [0, 1]
+    best = results["candidates"][0]
+    assert best["label"] == "final-top1" and best["program"]
+    test = best["test"]["nb201-cifar10"]
+    assert test["n"] == 5 and (test["invalid"] is not None or -1 <= test["kendall"] <= 1)
+    assert "best program" in r.stdout
+    again = gpnas(["run", "--resume", str(out), "--quiet"], env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "results.json").read_text())["candidates"][0]["key"] == best["key"]
+
+
+def test_run_refuses_bad_input_without_traceback(env, tmp_path):
+    r = gpnas(["run", "--repr", "tree", "--space", "nb999-mnist", *TINY, "--out", str(tmp_path / "x")], env, tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "nb999-mnist" in r.stderr
+    r = gpnas(["run", "--resume", str(tmp_path / "nowhere")], env, tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = gpnas(["run", "--repr", "linear", *TINY], env, tmp_path)
+    assert r.returncode == 2 and "repr" in r.stderr
+
+
+def test_ablate_compares_representations(env, tmp_path):
+    out = tmp_path / "abl"
+    r = gpnas(["ablate", "--reprs", "tree,sequential", "--seeds", "1", "--generations", "1",
+               "--population", "6", "--test-nets", "5", "--out", str(out), "--quiet"]
+              + ["--config", str(_tiny_config(tmp_path))], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "ablation.json").read_text())
+    assert set(summary["variants"]) == {"tree", "sequential"}
+    assert (out / "ablation.png").exists() and "test tau nb201-cifar10" in (out / "ablation.md").read_text()
+    seq = summary["variants"]["sequential"][0]
+    assert seq["total_length"] is None or seq["total_length"] >= seq["size"]
+
+
+def _tiny_config(tmp_path):
+    f = tmp_path / "tiny.toml"
+    f.write_text("evolution_nets = 8\nsample_nets = 4\n")
+    return f
