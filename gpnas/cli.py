@@ -119,8 +119,7 @@ def run(
         if base.get("bench_dir") is None and os.environ.get("GPNAS_BENCH_DIR"):
             base["bench_dir"] = os.environ["GPNAS_BENCH_DIR"]
         cfg = RunConfig.from_dict(base)
-        name = f"{cfg.repr}-{'+'.join(cfg.spaces)}-s{cfg.seed}"
-        rundir = RunDir(out or Path("runs") / name).create(cfg.to_dict())
+        rundir = RunDir(out or _fresh_run_path(cfg)).create(cfg.to_dict())
     results = execute(cfg, rundir, resume=bool(resume), progress=not quiet)
     _print_results(results, rundir.path)
 
@@ -178,6 +177,16 @@ def ablate(
     out_md = to_markdown(summary)
     print(out_md)
     err.print(f"ablation written to {out}/ablation.md, ablation.json, ablation.png")
+
+
+def _fresh_run_path(cfg) -> Path:
+    """runs/<repr>-<spaces>-s<seed>, numbered -2, -3, ... when taken."""
+    base = Path("runs") / f"{cfg.repr}-{'+'.join(cfg.spaces)}-s{cfg.seed}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def _print_results(results: dict, path) -> None:
