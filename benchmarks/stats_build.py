@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from gpnas.groundtruth import load_benchmark  # noqa: E402
 from gpnas.spaces import darts, get_space, nb201  # noqa: E402
-from gpnas.stats.collect import instance_info  # noqa: E402
+from gpnas.stats.collect import collect, instance_info  # noqa: E402
 from gpnas.stats.images import sample_images  # noqa: E402
 from gpnas.stats.store import StatsStore, build_store  # noqa: E402
 
@@ -98,6 +98,18 @@ def measure(space: str, n: int, bench_dir, tmp: Path, threads: int, batch_size: 
     count = nb201_count if sp.family == "nb201" else (lambda a: darts_count(a)[0])
     table = bench.archs if bench is not None else archs
     counts = np.array([count(a) for a in table])
+    img = sample_images(sp, batch_size, 0)
+    # the largest network of the space, best of 3 (robust to other jobs on the machine)
+    big = (nb201.to_string(tuple(tuple(("nor_conv_3x3", i) for i in range(k)) for k in (1, 2, 3)))
+           if sp.family == "nb201" else str([[(j % 2, 3) for j in range(8)]] * 2))
+    best = []
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    for _ in range(3):
+        t = time.perf_counter()
+        collect(sp.build(big, seed=0), img, seed=0)
+        best.append(time.perf_counter() - t)
+    torch.set_num_threads(threads_before)
     img = sample_images(sp, 1, 0)
     checked = archs[: min(len(archs), 5)]
     traced = [len(instance_info(sp.build(a, seed=0), img).convs) for a in checked]
@@ -111,7 +123,9 @@ def measure(space: str, n: int, bench_dir, tmp: Path, threads: int, batch_size: 
         "table": "benchmark" if bench is not None else "random sample", "table_n": len(table),
         "table_min": int(counts.min()), "table_max": int(counts.max()),
         "table_mean": float(counts.mean()), "metric": metric,
+        "big_instances": count(big), "big_best_s": min(best),
     }
+
 
 
 def cpu_name() -> str:
@@ -151,7 +165,8 @@ def main() -> None:
                   f"(float16; {r['mb_min']:.1f}..{r['mb_max']:.1f}), instances "
                   f"{r['inst_min']}..{r['inst_max']}; load {r['load_mb_s']:.0f} MB/s float32; "
                   f"{r['table']} ({r['table_n']} archs) instances {r['table_min']}.."
-                  f"{r['table_max']} (mean {r['table_mean']:.1f})")
+                  f"{r['table_max']} (mean {r['table_mean']:.1f}); largest net "
+                  f"({r['big_instances']} instances) {r['big_best_s']:.2f} s best of 3")
     load1 = os.getloadavg()[0]
     lines = [
         "# Statistics collection: speed and size",
@@ -168,15 +183,16 @@ def main() -> None:
         "the end (other jobs shared the machine: treat the speeds as lower bounds).",
         "",
         "| space | nets/s | s/net (build+collect+encode) | MB/net on disk (float16) | min..max MB "
-        "| instances/net (sample) | load_groups, float32 |",
-        "|---|---|---|---|---|---|---|",
+        "| instances/net (sample) | load_groups, float32 | largest net: build+collect, best of 3 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['space']} | {r['nets_per_s']:.2f} | {r['s_per_net_collect']:.2f} | "
             f"{r['mb_per_net']:.1f} | {r['mb_min']:.1f}..{r['mb_max']:.1f} | "
             f"{r['inst_min']}..{r['inst_max']} (mean {r['inst_mean']:.1f}) | "
-            f"{r['load_mb_s']:.0f} MB/s ({r['f32_mb']:.0f} MB in {r['load_s']:.2f} s) |")
+            f"{r['load_mb_s']:.0f} MB/s ({r['f32_mb']:.0f} MB in {r['load_s']:.2f} s) | "
+            f"{r['big_best_s']:.2f} s ({r['big_instances']} instances) |")
     lines += [
         "",
         "Instance counts over whole tables (from the encodings; checked against a forward trace "
