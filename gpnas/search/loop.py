@@ -51,7 +51,7 @@ class State:
     rng_state: dict | None = None
     hof: HallOfFame = field(default_factory=HallOfFame)
     elapsed: float = 0.0
-    evaluations: int = 0  # programs scored by the executor so far
+    evaluations: int = 0  # fitness evaluations so far (one per individual, cached or not)
 
 
 class Search:
@@ -59,8 +59,9 @@ class Search:
                  pool_sizes: dict[str, int],
                  on_generation: Callable[[State, dict], None] | None = None,
                  max_evaluations: int | None = None, max_seconds: float | None = None):
-        """``max_evaluations`` / ``max_seconds``: an optional budget (programs scored /
-        search seconds); the search ends after the generation that reaches it."""
+        """``max_evaluations`` / ``max_seconds``: an optional budget (fitness evaluations,
+        one per individual whether cached or not / search seconds); the search ends after
+        the generation that reaches it."""
         self.max_evaluations, self.max_seconds = max_evaluations, max_seconds
         self.config = config
         self.repr = representation
@@ -162,7 +163,7 @@ class Search:
             state.rng_state = rng.bit_generator.state
             seconds = time.perf_counter() - t0
             state.elapsed += seconds
-            state.evaluations += self.evaluator.counters.evaluated
+            state.evaluations += len(offspring)
             self.on_generation(state, self._record(gen, sample, offspring, evals, sizes, seconds))
         return state
 
