@@ -148,6 +148,22 @@ def test_gradient_metrics_use_given_labels():
         BASELINES["zico"](model, x[:1], 0)
 
 
+def test_fisher_definition_and_naslib_weighting():
+    from gpnas.baselines.pruning import fisher
+
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    x = torch.randn(5, 3, 2, 2)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    # by hand: a = logits, dL/da = (softmax - onehot) / N; per class 0.5 * mean_n (a g)^2
+    a = net(x).detach()
+    g = (torch.softmax(a, 1) - torch.nn.functional.one_hot(y, 3)) / 5
+    expected = float((0.5 * (a * g).pow(2).mean(0)).sum())
+    assert fisher(net, (x, y)) == pytest.approx(expected, rel=1e-5)
+    # NASLib broadcasts each channel's value to its 12 weights before summing
+    assert fisher(net, (x, y), fan_in_weighted=True) == pytest.approx(12 * expected, rel=1e-5)
+
+
 def test_rank_correlations_and_metric_names():
     r = rank_correlations([1.0, 2.0, float("nan"), 4.0], [10, 20, 5, 40])
     assert r == {"n": 4, "kendall": pytest.approx(1.0), "spearman": pytest.approx(1.0)}

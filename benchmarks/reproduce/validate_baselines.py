@@ -39,7 +39,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gpnas.baselines import BASELINES  # noqa: E402
+from gpnas.baselines import BASELINES, Baseline  # noqa: E402
 from gpnas.spaces import get_space  # noqa: E402
 from gpnas.stats.images import describe_source, sample_images  # noqa: E402
 
@@ -49,8 +49,18 @@ DATASETS = {"cifar10": "nb201-cifar10", "cifar100": "nb201-cifar100",
 #: gpnas metric -> NASLib proxy column (None: not in the published file)
 PUBLISHED = {"params": "params", "flops": "flops", "naswot": "nwot", "synflow": "synflow",
              "grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
-             "jacob_cov": "jacov", "zen": None, "zico": None}
-SCORE_FIELDS = ["dataset", "nb201_index", "arch_str", "metric", "score", "seconds"]
+             "jacob_cov": "jacov", "zen": None, "zico": None, "fisher_naslib": "fisher"}
+#: variants that follow NASLib's convention where it differs from the paper's definition
+VARIANTS = {"fisher_naslib": Baseline("fisher_naslib", "pruning:fisher_fan_in_weighted", 64,
+                                      "fisher with NASLib's per-weight broadcast")}
+
+
+BASE = {"fisher_naslib": "fisher"}
+
+
+def metric(name: str) -> Baseline:
+    return VARIANTS[name] if name in VARIANTS else BASELINES[name]
+SCORE_FIELDS = ["dataset", "nb201_index", "metric", "score", "seconds"]
 
 
 def load_table(bench_dir: Path, ds: str):
@@ -115,14 +125,14 @@ def compute(args, bench_dir: Path, metrics: list[str], indices: list[int]) -> No
                 if args.init == "pytorch":
                     pytorch_default_init(model, args.seed)
                 for name in todo:
-                    b = BASELINES[name]
+                    b = metric(name)
                     bs = b.batch_size if name in ("params", "flops", "synflow") else args.batch_size
                     if (space, bs) not in images:
                         images[(space, bs)] = sample_images(sp, bs, args.seed, args.images)
                     t = time.time()
                     score = b(model, images[(space, bs)], args.seed)
-                    w.writerow({"dataset": ds, "nb201_index": idx, "arch_str": arch,
-                                "metric": name, "score": repr(score),
+                    w.writerow({"dataset": ds, "nb201_index": idx, "metric": name,
+                                "score": repr(score),
                                 "seconds": f"{time.time() - t:.3f}"})
                     cache[(ds, idx, name)] = score
                 f.flush()
@@ -184,14 +194,46 @@ def report(args, bench_dir: Path, metrics: list[str], indices: list[int]):
     return "\n".join(lines), rows, flagged, indices
 
 
+def compare(args, bench_dir: Path, other: Path, metrics: list[str], indices: list[int]):
+    """Another run's scores (``other``: a different seed or init) against the main run's, on the
+    architectures both have complete: tau(main, other), tau(other, published), tau(other, acc)."""
+    main_cache, other_cache = read_cache(args.scores), read_cache(other)
+    others = sorted({k[2] for k in other_cache}, key=list(PUBLISHED).index)
+    base = {m: BASE.get(m, m) for m in others}  # the main run's metric to compare with
+    idx = complete_prefix(other_cache, others,
+                          complete_prefix(main_cache, sorted(set(base.values())), indices))
+    if len(idx) < 3:
+        return f"(fewer than 3 architectures in both {args.scores.name} and {other.name})", idx
+    lines = ["| dataset | metric | n | tau(main, this run) | tau(this run, published) | "
+             "tau(this run, test acc) | tau(main, test acc) | tau(published, test acc) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for ds in DATASETS:
+        table = load_table(bench_dir, ds).set_index("nb201_index")
+        acc = table.loc[idx, "test_acc_200ep"].to_numpy(float)
+        for name in others:
+            a = np.array([main_cache[(ds, i, base[name])] for i in idx])
+            b = np.array([other_cache[(ds, i, name)] for i in idx])
+            col = PUBLISHED.get(name)
+            pub = table.loc[idx, col].to_numpy(float) if col else None
+            cells = [_tau(a, b), _tau(b, pub) if col else None, _tau(b, acc), _tau(a, acc),
+                     _tau(pub, acc) if col else None]
+            lines.append(f"| {ds} | {name} | {len(idx)} | " + " | ".join(
+                "-" if c is None else f"{c:+.3f}" for c in cells) + " |")
+    return "\n".join(lines), idx
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bench-dir", type=Path, default=ROOT.parent / "shared" / "benchdata")
     p.add_argument("--per-dataset", type=int, default=150)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initialisation, images and random labels")
+    p.add_argument("--subset-seed", type=int, default=None,
+                   help="seed of the architecture subset (default: --seed)")
     p.add_argument("--batch-size", type=int, default=32,
                    help="images per batch for the data metrics (NAS-Bench-Suite-Zero used 32)")
-    p.add_argument("--metrics", default=",".join(m for m, c in PUBLISHED.items() if c),
+    p.add_argument("--metrics", default=",".join(m for m, c in PUBLISHED.items()
+                                                 if c and m not in VARIANTS),
                    help="default: the nine metrics with published NAS-Bench-Suite-Zero scores")
     p.add_argument("--init", choices=("reference", "pytorch"), default="reference")
     p.add_argument("--images", default=None, help="image source (default: gpnas's offline "
@@ -201,25 +243,35 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help="markdown table to write (default: print only)")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--compare", type=Path, action="append", default=[],
+                   help="scores CSV of another run (other --seed / --init) to compare with the "
+                   "main --scores, on the architectures complete in both (repeatable)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = p.parse_args(argv)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    indices = subset_indices(args.bench_dir, args.per_dataset, args.seed)
+    subset_seed = args.seed if args.subset_seed is None else args.subset_seed
+    indices = subset_indices(args.bench_dir, args.per_dataset, subset_seed)
     torch.set_num_threads(args.threads)
     if not args.report_only:
         compute(args, args.bench_dir, metrics, indices)
     table, _, flagged, done = report(args, args.bench_dir, metrics, indices)
-    settings = (f"{len(done)} archs per dataset (the first {len(done)} of the seed-{args.seed} "
-                f"permutation; target {len(indices)}), init {args.init}, "
+    settings = (f"{len(done)} archs per dataset (the first {len(done)} of the seed-{subset_seed} "
+                f"permutation; target {len(indices)}), seed {args.seed}, init {args.init}, "
                 f"batch {args.batch_size}, images {describe_source(args.images)}")
     print(settings)
     print(table)
     if flagged:
         print(f"{len(flagged)} gaps above 0.05: " + ", ".join(
             f"{r['ds']}/{r['metric']} {r['diff']:+.3f}" for r in flagged))
+    extra = []
+    for other in args.compare:
+        text, idx = compare(args, args.bench_dir, other, metrics, indices)
+        extra.append(f"compared with {other.name} ({len(idx)} archs):\n{text}")
+        print(extra[-1])
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(f"<!-- settings: {settings} -->\n{table}\n")
+        args.out.write_text(f"<!-- settings: {settings} -->\n{table}\n"
+                            + "".join(f"\n{e}\n" for e in extra))
     return 0
 
 

@@ -9,21 +9,21 @@ pair.  The loss of the gradient metrics is the mean cross-entropy against those 
 else against labels drawn uniformly from ``seed`` (gpnas's default image sample, crops of one
 photograph, has no labels).  ``seed`` also draws Zen-NAS's Gaussian inputs and weights.
 
-========== ===== ====================================================================== =========
-name       batch inputs / loss                                                            source
-========== ===== ====================================================================== =========
-params     -     none (parameter count)                                                 --
-flops      1     shape of one image; conv + linear multiply-accumulates                 --
-naswot     128   images; no loss (ReLU binary codes, log|det K_H|)                      Mellor 21
-synflow    1     all-ones input of the image shape; no data, no loss; log of the score  Tanaka 20
-grad_norm  64    images + CE loss; sum of per-layer weight-gradient L2 norms             Abdelf. 21
-snip       64    images + CE loss; sum |W * dL/dW|                                      Lee 19
-grasp      64    images + CE loss; sum -W * Hg (double backprop)                         Wang 20
-fisher     64    images + CE loss; per-channel 0.5 mean (sum act * grad)^2              Turner 20
-jacob_cov  128   images; no loss (input Jacobian correlation eigenvalues)               Mellor 20
-zen        64    Gaussian inputs of the images' shape, Gaussian weights; no loss        Lin 21
-zico       128   images + CE loss on 2 mini-batches of 64                               Li 23
-========== ===== ====================================================================== =========
+========= ===== ===================================================================== ==============
+name      batch inputs / loss                                                         source
+========= ===== ===================================================================== ==============
+params    -     none (parameter count)                                                --
+flops     1     shape of one image; conv + linear multiply-accumulates                --
+naswot    128   images; no loss (ReLU binary codes, log|det K_H|)                     Mellor 21
+synflow   1     all-ones input of the image shape; no data, no loss; log of the score Tanaka 20
+grad_norm 64    images + CE loss; sum of per-layer weight-gradient L2 norms           Abdelfattah 21
+snip      64    images + CE loss; sum |W * dL/dW|                                     Lee 19
+grasp     64    images + CE loss; sum -W * Hg (double backprop)                       Wang 20
+fisher    64    images + CE loss; per channel 0.5 mean (sum act * grad)^2             Turner 20
+jacob_cov 128   images; no loss (input-Jacobian correlation eigenvalues)              Mellor 20
+zen       64    Gaussian inputs of the images' shape, Gaussian weights; no loss       Lin 21
+zico      128   images + CE loss on 2 mini-batches of 64                              Li 23
+========= ===== ===================================================================== ==============
 
 Each implementation module documents the definition it follows and where NASLib /
 NAS-Bench-Suite-Zero's conventions differ (``size``, ``mellor``, ``pruning``, ``zen``, ``zico``).

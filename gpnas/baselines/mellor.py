@@ -10,13 +10,13 @@ NASWOT
     ``c c^T + (1 - c)(1 - c)^T`` in float64; ``log |det|`` by ``slogdet``.  Identical inputs give
     identical codes, a rank-one ``K_H`` and a score of ``-inf`` (the definition's value, not an
     error).  BatchNorm uses batch statistics (train mode), as the authors' code.  No labels, no
-    loss.  Paper batch: 128; NAS-Bench-Suite-Zero (NASLib): 32.
+    loss.  gpnas's default batch: 128; NAS-Bench-Suite-Zero (NASLib): 32.
 
 jacob_cov
     The Jacobian ``J = d(sum of logits)/dx`` of the batch (one row per image, flattened); the
     score is ``-sum_k (log(v_k + eps) + 1 / (v_k + eps))`` over the eigenvalues ``v_k`` of the
-    correlation matrix of the rows, ``eps = 1e-5``.  Train mode, no labels, no loss.  Paper
-    batch: 128; NAS-Bench-Suite-Zero: 32.  An undefined correlation (an all-zero Jacobian row)
+    correlation matrix of the rows, ``eps = 1e-5``.  Train mode, no labels, no loss.  gpnas's
+    default batch: 128; NAS-Bench-Suite-Zero: 32.  An undefined correlation (an all-zero Jacobian row)
     gives NaN.
 """
 

@@ -6,8 +6,9 @@ their per-layer arrays.  All use a deep copy of the model (the caller's model is
 Loss (grad_norm, snip, grasp, fisher): mean cross-entropy of the batch's logits against the
 sample's labels when ``images`` is an ``(images, labels)`` pair, else against labels drawn
 uniformly at random from ``seed`` (gpnas's default image sample has no labels).  BatchNorm uses
-batch statistics (train mode).  Abdelfattah et al. used one batch of 64 CIFAR training images with
-their labels; NAS-Bench-Suite-Zero one batch of 32.
+batch statistics (train mode).  gpnas's default batch is 64 images; NAS-Bench-Suite-Zero computed
+its published values on one batch of 32 CIFAR training images with their labels (NASLib's zc
+configuration).
 
 synflow (Tanaka et al., NeurIPS 2020)
     Data-free: every parameter and buffer replaced by its absolute value, BatchNorm layers
@@ -30,6 +31,9 @@ grasp (Wang et al., ICLR 2020)
 fisher (Theis et al. 2018; Turner et al., BlockSwap, 2020)
     For every Conv2d / Linear output activation ``a`` (N, C, ...):
     ``0.5 * mean_n (sum_spatial a * dL/da)^2`` per channel, summed over channels and layers.
+    NASLib (and the zero-cost-proxies code) broadcast each channel's value to all of that
+    channel's weights before summing, which multiplies it by the channel's fan-in
+    (``C_in * k * k``): available as ``fisher(..., fan_in_weighted=True)``.
 """
 
 from __future__ import annotations
@@ -128,16 +132,23 @@ def grasp(model: nn.Module, images, seed: int = 0) -> float:
     return float(total)
 
 
-def fisher(model: nn.Module, images, seed: int = 0) -> float:
-    """Sum over Conv2d/Linear output channels of 0.5 * mean_n (sum_spatial a * dL/da)^2."""
+def fisher(model: nn.Module, images, seed: int = 0, fan_in_weighted: bool = False) -> float:
+    """Sum over Conv2d/Linear output channels of 0.5 * mean_n (sum_spatial a * dL/da)^2.
+
+    ``fan_in_weighted``: NASLib's convention instead -- each channel's value is broadcast to the
+    channel's weights before the sum, i.e. multiplied by its fan-in (C_in / groups * k_h * k_w,
+    or in_features)."""
     x, labels = split_images(images)
     net = working_copy(model)
     acts: list[torch.Tensor] = []
+    owners: list[nn.Module] = []  # the layer of each activation (in execution order)
 
     def keep(mod, inp, out):
         acts.append(out)
+        owners.append(mod)
 
-    handles = [m.register_forward_hook(keep) for m in weight_layers(net)]
+    layers = weight_layers(net)
+    handles = [m.register_forward_hook(keep) for m in layers]
     try:
         loss = cross_entropy(net(x), labels, seed)
     finally:
@@ -145,11 +156,19 @@ def fisher(model: nn.Module, images, seed: int = 0) -> float:
             h.remove()
     grads = torch.autograd.grad(loss, acts, allow_unused=True)
     total = 0.0
-    for a, g in zip(acts, grads):
+    for m, a, g in zip(owners, acts, grads):
         if g is None:
             continue
         s = a.detach() * g
         if s.dim() > 2:
             s = s.sum(dim=tuple(range(2, s.dim())))
-        total += float((0.5 * s.pow(2).mean(0)).sum())
+        per_channel = 0.5 * s.pow(2).mean(0)
+        if fan_in_weighted:
+            per_channel = per_channel * (m.weight[0].numel())
+        total += float(per_channel.sum())
     return float(total)
+
+
+def fisher_fan_in_weighted(model: nn.Module, images, seed: int = 0) -> float:
+    """:func:`fisher` with NASLib's convention (each channel weighted by its fan-in)."""
+    return fisher(model, images, seed, fan_in_weighted=True)

@@ -16,7 +16,7 @@ Recognition", ICCV 2021).
   although the branch does not reach ``f``.
 * The expectation is the mean over the batch of the per-image Frobenius norm (the authors' code
   uses the L1 norm, summed; both are monotone in the perturbation size) and over ``repeat``
-  draws (default 1).  No labels, no loss.  Batch 64 (Zen-NAS's setting).
+  draws (default 1).  No labels, no loss.  gpnas's default batch: 64.
 * The paper scores its ResNet-like networks with their residual links removed; in NB201 / DARTS
   cells the skip edges are part of the architecture, so the whole network is scored as built
   (as NASLib and the later zero-cost benchmarks do).

@@ -5,8 +5,8 @@ ICLR 2023).
 
 where ``g_w`` is the cross-entropy gradient of weight ``w`` on one mini-batch and the mean and
 standard deviation are taken across mini-batches.  gpnas splits the batch into ``splits``
-(default 2) equal mini-batches -- the paper computes ZiCo from two batches -- so the default
-batch of 128 images gives two mini-batches of 64.  Layers: every Conv2d and Linear; weights
+(default 2, the fewest that give a standard deviation) equal mini-batches, so the default batch
+of 128 images gives two mini-batches of 64.  Layers: every Conv2d and Linear; weights
 whose gradient has zero standard deviation are skipped, and so is a layer whose sum is zero (as
 the authors' code).  ``sigma`` is the population standard deviation of the signed gradient (the
 authors' code; the paper's equation writes it as the square root of the gradient variance).
