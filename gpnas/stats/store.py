@@ -40,7 +40,6 @@ import hashlib
 import json
 import math
 import mmap
-import os
 import struct
 import time
 import warnings
@@ -53,6 +52,7 @@ import torch
 from primitives import STAT_NAMES, STATISTICS
 
 from .. import __version__
+from ..atomic import atomic_file, write_atomic
 from ..errors import GpnasError
 from ..spaces import get_space
 from .collect import ORDERS, InstanceGroup, collect_with_info
@@ -77,22 +77,6 @@ def _shape_class(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- shard files
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise GpnasError(f"cannot write {path}: {exc.strerror or exc}") from None
-
 
 class _Shard:
     """A parsed safetensors file, memory-mapped."""
@@ -230,28 +214,17 @@ def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)
     h = hashlib.sha256()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            for chunk in (struct.pack("<Q", len(raw)), raw):
-                f.write(chunk)
-                h.update(chunk)
-            for key in order:
-                t = tensors[key].contiguous()
-                if t.dtype == torch.bfloat16:
-                    t = t.view(torch.int16)
-                buf = memoryview(t.numpy()).cast("B")
-                f.write(buf)
-                h.update(buf)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise GpnasError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with atomic_file(path) as f:
+        for chunk in (struct.pack("<Q", len(raw)), raw):
+            f.write(chunk)
+            h.update(chunk)
+        for key in order:
+            t = tensors[key].contiguous()
+            if t.dtype == torch.bfloat16:
+                t = t.view(torch.int16)
+            buf = memoryview(t.numpy()).cast("B")
+            f.write(buf)
+            h.update(buf)
     return 8 + len(raw) + offset, h.hexdigest()
 
 
@@ -487,7 +460,7 @@ def _new_index(settings: dict) -> dict:
 
 
 def _write_index(out: Path, meta: dict) -> None:
-    _atomic_write(out / INDEX, json.dumps(meta, indent=1).encode("utf-8"))
+    write_atomic(out / INDEX, json.dumps(meta, indent=1))
 
 
 def _write_net(path: Path, rec: dict, instances: list[dict[str, torch.Tensor]], dtype: str,
