@@ -55,7 +55,7 @@ from .. import __version__
 from ..atomic import atomic_file, write_atomic
 from ..errors import GpnasError
 from ..spaces import get_space
-from .collect import ORDERS, InstanceGroup, collect_with_info
+from .collect import InstanceGroup, check_order, collect_with_info
 from .images import describe_source, sample_images
 
 FORMAT = "gpnas-stats"
@@ -584,8 +584,7 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
     sp = get_space(space)
     if dtype not in DTYPES:
         raise GpnasError(f"unknown storage dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    if order not in ORDERS:
-        raise GpnasError(f"unknown collection order {order!r}; use one of {', '.join(ORDERS)}")
+    check_order(order)
     if int(batch_size) < 1:
         raise GpnasError(f"batch size must be at least 1, got {batch_size}")
     archs = [sp.canonical(a) for a in archs]
