@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
 from .config import RunConfig
 from .console import err
 from .errors import GpnasError
-from .rundir import RunDir, write_atomic
+from .rundir import RunDir
 from .run import prepare, search, test_and_report
 
 VARIANTS = {

@@ -17,24 +17,23 @@ def _check(scores: np.ndarray, accuracy: np.ndarray) -> None:
         raise InvalidProgram("constant score: ranks nothing")
 
 
-def kendall(scores, accuracy) -> float:
-    """Kendall tau-b (ties handled as scipy does); a constant scorer is invalid, not NaN."""
+def _correlation(statistic, name: str, scores, accuracy) -> float:
     scores, accuracy = np.asarray(scores, float), np.asarray(accuracy, float)
     _check(scores, accuracy)
-    tau = stats.kendalltau(scores, accuracy).statistic
-    if not np.isfinite(tau):
-        raise InvalidProgram("Kendall tau undefined (constant accuracies?)")
-    return float(tau)
+    value = statistic(scores, accuracy).statistic
+    if not np.isfinite(value):
+        raise InvalidProgram(f"{name} undefined (constant accuracies?)")
+    return float(value)
+
+
+def kendall(scores, accuracy) -> float:
+    """Kendall tau-b (ties handled as scipy does); a constant scorer is invalid, not NaN."""
+    return _correlation(stats.kendalltau, "Kendall tau", scores, accuracy)
 
 
 def spearman(scores, accuracy) -> float:
     """Spearman rho; a constant scorer is invalid."""
-    scores, accuracy = np.asarray(scores, float), np.asarray(accuracy, float)
-    _check(scores, accuracy)
-    rho = stats.spearmanr(scores, accuracy).statistic
-    if not np.isfinite(rho):
-        raise InvalidProgram("Spearman rho undefined (constant accuracies?)")
-    return float(rho)
+    return _correlation(stats.spearmanr, "Spearman rho", scores, accuracy)
 
 
 CORRELATIONS = {"kendall": kendall, "spearman": spearman}

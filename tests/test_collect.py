@@ -22,13 +22,7 @@ MIX = "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|n
 LIGHT = "|nor_conv_1x1~0|+|none~0|skip_connect~1|+|none~0|avg_pool_3x3~1|skip_connect~2|"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Batch-1 statistics gain nothing from threads; on a shared 2-core machine they hurt."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

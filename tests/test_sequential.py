@@ -24,13 +24,7 @@ S0 = LAYOUT.output
 OPERATOR_NAMES = tuple(variation.OPERATORS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: torch's intra-op threads only cost time (a lot on a loaded machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def addr(name: str) -> int:

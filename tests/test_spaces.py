@@ -14,13 +14,7 @@ DARTS_ARCH = ("[[(0, 0), (1, 5), (1, 1), (0, 1), (1, 3), (0, 3), (1, 3), (3, 2)]
               "[(1, 0), (0, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small batches gain nothing from threads; on a shared 2-core machine they hurt."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_registry_names_and_unknown_space():

@@ -24,13 +24,7 @@ ARCHS = [A_LIGHT, A_NONE, A_TWO]
 ACC = [70.0, 10.0, 80.5]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Batch-1 statistics gain nothing from threads; on a shared 2-core machine they hurt."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _build(path, archs=ARCHS, acc=ACC, **kw):

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from ..cli_options import bench_dir_option, images_option
 from ..console import err, out
 from ..errors import GpnasError
 
@@ -25,10 +26,7 @@ def baselines(
                                           "(default: all): params, flops, naswot, synflow, "
                                           "grad_norm, snip, grasp, fisher, jacob_cov, zen, zico.",
                                           show_default=False),
-    bench_dir: Optional[Path] = typer.Option(None, "--bench-dir", help="Benchmark data "
-                                             "directory (layout of shared/benchdata), or a "
-                                             "CSV/NDS JSON file; default $GPNAS_BENCH_DIR, "
-                                             "else the embedded nb201-cifar10 table."),
+    bench_dir: Optional[Path] = bench_dir_option(),
     metric: str = typer.Option("test", "--metric", help="Ground truth: test | valid (darts: "
                                "validation accuracy only)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per batch for "
@@ -37,9 +35,7 @@ def baselines(
                                              "use one image's shape.", show_default=False),
     seed: int = typer.Option(0, "--seed", help="Seed of the network sample, initialisation, "
                              "images and random labels."),
-    images: Optional[Path] = typer.Option(None, "--images", help="CIFAR python batches or a "
-                                          "folder of images (default: matplotlib's sample "
-                                          "photograph)."),
+    images: Optional[Path] = images_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON: {space: {metric: "
                                  "{kendall, spearman, n}}}."),
 ) -> None:

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import GpnasError
+from .layers import ReLUConvBN
 
 OPS: tuple[str, ...] = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
                         "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -124,17 +125,6 @@ def random_arch(rng: np.random.Generator) -> str:
                 pairs.append((s, int(rng.integers(0, len(OPS)))))
         cells.append(pairs)
     return to_string((tuple(cells[0]), tuple(cells[1])))
-
-
-class ReLUConvBN(nn.Module):
-    def __init__(self, c_in, c_out, kernel, stride, padding):
-        super().__init__()
-        self.relu = nn.ReLU(inplace=False)
-        self.conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False)
-        self.bn = nn.BatchNorm2d(c_out)
-
-    def forward(self, x):
-        return self.bn(self.conv(self.relu(x)))
 
 
 class DilConv(nn.Module):

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..errors import GpnasError
+from .layers import ReLUConvBN
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 C_INIT = 16
@@ -86,17 +87,6 @@ def random_arch(rng: np.random.Generator) -> str:
     ops = rng.integers(0, len(OPS), size=6)
     it = iter(OPS[int(o)] for o in ops)
     return to_string(tuple(tuple((next(it), i) for i in range(k)) for k in (1, 2, 3)))
-
-
-class ReLUConvBN(nn.Module):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int):
-        super().__init__()
-        self.relu = nn.ReLU(inplace=False)
-        self.conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False)
-        self.bn = nn.BatchNorm2d(c_out)
-
-    def forward(self, x):
-        return self.bn(self.conv(self.relu(x)))
 
 
 class Zero(nn.Module):

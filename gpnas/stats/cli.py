@@ -11,6 +11,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from ..cli_options import bench_dir_option, images_option
 from ..console import err, out
 from ..errors import GpnasError
 
@@ -47,15 +48,10 @@ def build(
                                               "sample (default: --seed)."),
     order: str = typer.Option("rcb", "--order", help="rcb (ReLU-Conv-BN, the paper) or cbr "
                               "(Conv-BN-ReLU, appendix 2.8)."),
-    bench_dir: Optional[Path] = typer.Option(None, "--bench-dir", help="Benchmark data "
-                                             "directory (layout of shared/benchdata), or a "
-                                             "CSV/NDS JSON file; default $GPNAS_BENCH_DIR, "
-                                             "else the embedded nb201-cifar10 table."),
+    bench_dir: Optional[Path] = bench_dir_option(),
     metric: str = typer.Option("test", "--metric", help="test | valid (darts: validation "
                                "accuracy only)."),
-    images: Optional[Path] = typer.Option(None, "--images", help="CIFAR python batches or a "
-                                          "folder of images (default: matplotlib's sample "
-                                          "photograph)."),
+    images: Optional[Path] = images_option(),
     dtype: str = typer.Option("float16", "--dtype", help="float16 | bfloat16 | float32 on "
                               "disk."),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads while collecting "

@@ -58,9 +58,10 @@ the perturbation), and every pass runs under ``torch.manual_seed(seed)`` inside 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -333,30 +334,21 @@ def _one_pass(model: nn.Module, x: torch.Tensor, order: str, seed: int):
     return rows
 
 
-def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
-                      ) -> tuple[list[dict[str, torch.Tensor]], CollectInfo]:
-    """:func:`collect` and what the trace found (recorded conv names, sep instances)."""
+def check_order(order: str) -> None:
+    """GpnasError unless ``order`` is one of :data:`ORDERS`."""
     if order not in ORDERS:
         raise GpnasError(f"unknown collection order {order!r}; use one of {', '.join(ORDERS)}")
-    if not torch.is_tensor(images) or images.dim() != 4:
-        raise GpnasError("images must be a (B, C, H, W) tensor")
-    data = images.detach().float()
-    gen = torch.Generator().manual_seed(int(seed))
-    noise = torch.randn(data.shape, generator=gen)
-    perturb = data + PERTURB_SCALE * torch.randn(data.shape, generator=gen)
 
+
+@contextlib.contextmanager
+def _train_mode_restored(model: nn.Module) -> Iterator[None]:
+    """``model`` in training mode for the block; afterwards every module's training flag and
+    every buffer (BN running statistics, batch counts) are as they were."""
     modes = {m: m.training for m in model.modules()}
     buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
-    conv_flags = {}
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            conv_flags[m] = m.weight.requires_grad
-            m.weight.requires_grad_(True)
     try:
         model.train()
-        with torch.enable_grad():
-            passes = {name: _one_pass(model, x, order, seed)
-                      for name, x in zip(INPUTS, (data, noise, perturb))}
+        yield
     finally:
         for m, t in modes.items():
             m.training = t
@@ -364,6 +356,29 @@ def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, orde
             for k, b in model.named_buffers():
                 if k in buffers:
                     b.copy_(buffers[k])
+
+
+def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
+                      ) -> tuple[list[dict[str, torch.Tensor]], CollectInfo]:
+    """:func:`collect` and what the trace found (recorded conv names, sep instances)."""
+    check_order(order)
+    if not torch.is_tensor(images) or images.dim() != 4:
+        raise GpnasError("images must be a (B, C, H, W) tensor")
+    data = images.detach().float()
+    gen = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn(data.shape, generator=gen)
+    perturb = data + PERTURB_SCALE * torch.randn(data.shape, generator=gen)
+
+    conv_flags = {}
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            conv_flags[m] = m.weight.requires_grad
+            m.weight.requires_grad_(True)
+    try:
+        with _train_mode_restored(model), torch.enable_grad():
+            passes = {name: _one_pass(model, x, order, seed)
+                      for name, x in zip(INPUTS, (data, noise, perturb))}
+    finally:
         for m, flag in conv_flags.items():
             m.weight.requires_grad_(flag)
 
@@ -389,12 +404,8 @@ def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, orde
 
 def instance_info(model: nn.Module, images: torch.Tensor, order: str = "rcb") -> CollectInfo:
     """The instances :func:`collect` would record (one forward pass, no gradients): cheap."""
-    if order not in ORDERS:
-        raise GpnasError(f"unknown collection order {order!r}; use one of {', '.join(ORDERS)}")
-    modes = {m: m.training for m in model.modules()}
-    buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
-    try:
-        model.train()
+    check_order(order)
+    with _train_mode_restored(model):
         with torch.no_grad():
             trace = _Trace(model)
             try:
@@ -402,13 +413,6 @@ def instance_info(model: nn.Module, images: torch.Tensor, order: str = "rcb") ->
             finally:
                 trace.remove()
         found = _find_instances(trace, order)
-    finally:
-        for m, t in modes.items():
-            m.training = t
-        with torch.no_grad():
-            for k, b in model.named_buffers():
-                if k in buffers:
-                    b.copy_(buffers[k])
     return CollectInfo(convs=[inst.convs[0].name for inst in found],
                        sep=[len(inst.convs) > 1 for inst in found])
 
@@ -453,5 +457,5 @@ def group_instances(per_net: Sequence[Sequence[dict[str, torch.Tensor]]],
     return groups
 
 
-__all__ = ["CollectInfo", "InstanceGroup", "ORDERS", "collect", "collect_with_info",
-           "group_instances", "instance_info", "signature"]
+__all__ = ["CollectInfo", "InstanceGroup", "ORDERS", "check_order", "collect",
+           "collect_with_info", "group_instances", "instance_info", "signature"]

@@ -40,7 +40,6 @@ import hashlib
 import json
 import math
 import mmap
-import os
 import struct
 import time
 import warnings
@@ -53,9 +52,10 @@ import torch
 from primitives import STAT_NAMES, STATISTICS
 
 from .. import __version__
+from ..atomic import atomic_file, write_atomic
 from ..errors import GpnasError
 from ..spaces import get_space
-from .collect import ORDERS, InstanceGroup, collect_with_info
+from .collect import InstanceGroup, check_order, collect_with_info
 from .images import describe_source, sample_images
 
 FORMAT = "gpnas-stats"
@@ -77,22 +77,6 @@ def _shape_class(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- shard files
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise GpnasError(f"cannot write {path}: {exc.strerror or exc}") from None
-
 
 class _Shard:
     """A parsed safetensors file, memory-mapped."""
@@ -230,28 +214,17 @@ def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)
     h = hashlib.sha256()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            for chunk in (struct.pack("<Q", len(raw)), raw):
-                f.write(chunk)
-                h.update(chunk)
-            for key in order:
-                t = tensors[key].contiguous()
-                if t.dtype == torch.bfloat16:
-                    t = t.view(torch.int16)
-                buf = memoryview(t.numpy()).cast("B")
-                f.write(buf)
-                h.update(buf)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise GpnasError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with atomic_file(path) as f:
+        for chunk in (struct.pack("<Q", len(raw)), raw):
+            f.write(chunk)
+            h.update(chunk)
+        for key in order:
+            t = tensors[key].contiguous()
+            if t.dtype == torch.bfloat16:
+                t = t.view(torch.int16)
+            buf = memoryview(t.numpy()).cast("B")
+            f.write(buf)
+            h.update(buf)
     return 8 + len(raw) + offset, h.hexdigest()
 
 
@@ -487,7 +460,7 @@ def _new_index(settings: dict) -> dict:
 
 
 def _write_index(out: Path, meta: dict) -> None:
-    _atomic_write(out / INDEX, json.dumps(meta, indent=1).encode("utf-8"))
+    write_atomic(out / INDEX, json.dumps(meta, indent=1))
 
 
 def _write_net(path: Path, rec: dict, instances: list[dict[str, torch.Tensor]], dtype: str,
@@ -611,8 +584,7 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
     sp = get_space(space)
     if dtype not in DTYPES:
         raise GpnasError(f"unknown storage dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    if order not in ORDERS:
-        raise GpnasError(f"unknown collection order {order!r}; use one of {', '.join(ORDERS)}")
+    check_order(order)
     if int(batch_size) < 1:
         raise GpnasError(f"batch size must be at least 1, got {batch_size}")
     archs = [sp.canonical(a) for a in archs]

@@ -34,6 +34,7 @@ import numpy as np
 
 from primitives import PrimitiveSet
 
+from .. import operators
 from .create import P_OUTPUT, P_RECENT, random_instruction
 from .genome import Layout, Linear
 from .introns import is_valid, memory_state, run_types, step_type
@@ -164,17 +165,7 @@ OPERATORS: dict[str, Callable[..., Linear | None]] = {
 
 def normalize_weights(weights: Mapping[str, float] | None) -> tuple[tuple[str, ...], np.ndarray]:
     """Operator names and their probabilities; missing operators get weight 0."""
-    weights = DEFAULT_WEIGHTS if weights is None else dict(weights)
-    unknown = sorted(set(weights) - set(OPERATORS))
-    if unknown:
-        raise ValueError(f"unknown mutation operator(s) {unknown}; known: {sorted(OPERATORS)}")
-    if any(not np.isfinite(float(v)) or float(v) < 0 for v in weights.values()):
-        raise ValueError(f"mutation weights must be finite and >= 0, got {weights}")
-    names = tuple(n for n in OPERATORS if weights.get(n, 0) > 0)
-    if not names:
-        raise ValueError("at least one mutation weight must be positive")
-    w = np.array([float(weights[n]) for n in names], dtype=float)
-    return names, w / w.sum()
+    return operators.normalize_weights(weights, OPERATORS, DEFAULT_WEIGHTS)
 
 
 def mutate(g: Linear, rng: np.random.Generator, pset: PrimitiveSet, layout: Layout,
@@ -190,9 +181,8 @@ def mutate_with(g: Linear, rng: np.random.Generator, pset: PrimitiveSet, layout:
                 names: tuple[str, ...], probs: np.ndarray, max_length: int | None = None,
                 p_recent: float = P_RECENT, p_output: float = P_OUTPUT) -> Linear:
     """:func:`mutate` with weights already checked by :func:`normalize_weights`."""
-    name = names[int(rng.choice(len(names), p=probs))] if len(names) > 1 else names[0]
-    child = OPERATORS[name](g, rng, pset, layout, max_length=max_length, p_recent=p_recent,
-                            p_output=p_output)
+    op = OPERATORS[operators.choose(names, probs, rng)]
+    child = op(g, rng, pset, layout, max_length=max_length, p_recent=p_recent, p_output=p_output)
     if child is None:
         return g
     return static_limit(child, g, max_length)

@@ -22,6 +22,7 @@ import numpy as np
 
 from primitives import PrimitiveSet
 
+from .. import operators
 from .create import FULL, generate
 from .genome import Tree, TreeNode
 from .limits import static_limit
@@ -102,17 +103,7 @@ OPERATORS: dict[str, Callable[..., Tree | None]] = {
 
 def normalize_weights(weights: Mapping[str, float] | None) -> tuple[tuple[str, ...], np.ndarray]:
     """Operator names and their probabilities; missing operators get weight 0."""
-    weights = DEFAULT_WEIGHTS if weights is None else dict(weights)
-    unknown = sorted(set(weights) - set(OPERATORS))
-    if unknown:
-        raise ValueError(f"unknown mutation operator(s) {unknown}; known: {sorted(OPERATORS)}")
-    if any(not np.isfinite(float(v)) or float(v) < 0 for v in weights.values()):
-        raise ValueError(f"mutation weights must be finite and >= 0, got {weights}")
-    names = tuple(n for n in OPERATORS if weights.get(n, 0) > 0)
-    w = np.array([float(weights[n]) for n in names], dtype=float)
-    if not names:
-        raise ValueError("at least one mutation weight must be positive")
-    return names, w / w.sum()
+    return operators.normalize_weights(weights, OPERATORS, DEFAULT_WEIGHTS)
 
 
 def mutate(tree: Tree, rng: np.random.Generator, pset: PrimitiveSet,
@@ -130,8 +121,8 @@ def mutate(tree: Tree, rng: np.random.Generator, pset: PrimitiveSet,
 def mutate_with(tree: Tree, rng: np.random.Generator, pset: PrimitiveSet,
                 names: tuple[str, ...], probs: np.ndarray, max_height: int | None = None) -> Tree:
     """:func:`mutate` with weights already checked by :func:`normalize_weights`."""
-    name = names[int(rng.choice(len(names), p=probs))] if len(names) > 1 else names[0]
-    child = OPERATORS[name](tree, rng, pset)
+    op = OPERATORS[operators.choose(names, probs, rng)]
+    child = op(tree, rng, pset)
     if child is None:
         child = subtree_mutation(tree, rng, pset)
     return static_limit(child, tree, max_height)
