@@ -1,6 +1,6 @@
 """Testing programs on held-out networks, streamed: statistics are collected a block of
-networks at a time (in parallel worker processes), scored by every program, and dropped, so
-1000 networks never sit in memory or on disk at once."""
+networks at a time (in parallel worker processes, one block ahead), scored by every program,
+and dropped, so 1000 networks never sit in memory or on disk at once."""
 
 from __future__ import annotations
 
@@ -25,14 +25,21 @@ def _collect(job):
     return net_statistics(space, arch, batch_size=batch_size, seed=seed, order=order)
 
 
-def _statistics(space, archs, batch_size, seed, order, workers):
-    """Yield each network's statistics in order; collected by ``workers`` processes."""
+def _blocks(space, archs, batch_size, seed, order, workers, block):
+    """Yield the statistics of consecutive blocks of networks.  Worker processes collect the
+    next block while the caller scores this one, so at most two blocks are ever in memory."""
     jobs = [(space, a, batch_size, seed, order) for a in archs]
+    chunks = [jobs[i: i + block] for i in range(0, len(jobs), block)]
     if workers <= 1:
-        yield from map(_collect, jobs)
+        for chunk in chunks:
+            yield [_collect(job) for job in chunk]
         return
     with mp.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap(_collect, jobs, chunksize=1)
+        pending = pool.map_async(_collect, chunks[0], chunksize=1) if chunks else None
+        for following in chunks[1:] + [None]:
+            ready = pending.get()
+            pending = pool.map_async(_collect, following, chunksize=1) if following else None
+            yield ready
 
 
 def test_programs(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
@@ -47,13 +54,9 @@ def test_programs(programs: list[Program], space: str, archs: list[str], accurac
                TimeRemainingColumn())
     with Progress(*columns, console=err, disable=not progress, transient=True) as bar:
         job = bar.add_task(f"testing on {len(archs)} {space} networks", total=len(archs))
-        stream = _statistics(space, archs, batch_size, seed, order, min(workers, len(archs)))
-        for start in range(0, len(archs), block):
-            count = min(block, len(archs) - start)
-            per_net = []
-            for _ in range(count):
-                per_net.append(next(stream))
-                bar.advance(job)
+        blocks = _blocks(space, archs, batch_size, seed, order, min(workers, len(archs)), block)
+        for start, per_net in zip(range(0, len(archs), block), blocks):
+            count = len(per_net)
             task = Task(space, group_instances(per_net), accuracy[start: start + count])
             for i, p in enumerate(programs):
                 if invalid[i] is None:
@@ -62,7 +65,8 @@ def test_programs(programs: list[Program], space: str, archs: list[str], accurac
                     except InvalidProgram as exc:
                         invalid[i] = exc.reason
             engine.cache.clear()
-        stream.close()
+            bar.advance(job, count)
+        blocks.close()
     out = []
     for i in range(len(programs)):
         row = {"n": len(archs), "invalid": invalid[i], "kendall": None, "spearman": None,
