@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 
 import numpy as np
+import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from representations.ir import Program
@@ -21,8 +22,16 @@ from .task import Task
 
 
 def _collect(job):
+    """One network's statistics as numpy arrays: pickled through the pipe as bytes.  Torch
+    tensors would travel as one shared-memory file descriptor each, and a block of networks
+    (tens of thousands of tensors) exhausts the process's descriptor limit."""
     space, arch, batch_size, seed, order = job
-    return net_statistics(space, arch, batch_size=batch_size, seed=seed, order=order)
+    return [{k: v.numpy() for k, v in inst.items()}
+            for inst in net_statistics(space, arch, batch_size=batch_size, seed=seed, order=order)]
+
+
+def _as_tensors(net):
+    return [{k: torch.from_numpy(v) for k, v in inst.items()} for inst in net]
 
 
 def _blocks(space, archs, batch_size, seed, order, workers, block):
@@ -32,14 +41,14 @@ def _blocks(space, archs, batch_size, seed, order, workers, block):
     chunks = [jobs[i: i + block] for i in range(0, len(jobs), block)]
     if workers <= 1:
         for chunk in chunks:
-            yield [_collect(job) for job in chunk]
+            yield [_as_tensors(_collect(job)) for job in chunk]
         return
     with mp.get_context("spawn").Pool(workers) as pool:
         pending = pool.map_async(_collect, chunks[0], chunksize=1) if chunks else None
         for following in chunks[1:] + [None]:
             ready = pending.get()
             pending = pool.map_async(_collect, following, chunksize=1) if following else None
-            yield ready
+            yield [_as_tensors(net) for net in ready]
 
 
 def test_programs(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
