@@ -44,8 +44,9 @@ class SpaceData:
     store_ids: np.ndarray  # store net id of each pool network
 
 
-def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
-    """Ground truth, the evolution/test split per space, and the pool statistics (cached)."""
+def split(cfg: RunConfig) -> dict[str, tuple[Benchmark, np.ndarray, np.ndarray]]:
+    """Per space of ``cfg``: its benchmark and the benchmark rows of the evolution pool and of the
+    held-out test networks, drawn from ``data_seed`` (spaces in sorted order, one stream)."""
     data_rng, _ = cfg.rngs()
     out = {}
     for space in sorted(cfg.spaces):
@@ -55,8 +56,15 @@ def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
             raise GpnasError(f"{space}: the benchmark has {n} networks, too few for "
                              f"{cfg.evolution_nets} evolution networks plus a test set")
         perm = data_rng.permutation(n)
-        pool = perm[: cfg.evolution_nets]
-        test = perm[cfg.evolution_nets: cfg.evolution_nets + cfg.test_nets]
+        out[space] = (bench, perm[: cfg.evolution_nets],
+                      perm[cfg.evolution_nets: cfg.evolution_nets + cfg.test_nets])
+    return out
+
+
+def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
+    """Ground truth, the evolution/test split per space, and the pool statistics (cached)."""
+    out = {}
+    for space, (bench, pool, test) in split(cfg).items():
         path = cache_dir() / "stats" / (f"{space}-{bench.metric}-b{cfg.batch_size}-{cfg.order}"
                                         f"-s{cfg.stats_seed}")
         if progress:
