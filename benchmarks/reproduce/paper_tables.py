@@ -2,7 +2,7 @@
 evolved on one space, tested on every other (Figure 13).
 
     python benchmarks/reproduce/paper_tables.py RUN_DIR [RUN_DIR ...] \\
-        --bench-dir ../shared/benchdata --test-nets 150 \\
+        --bench-dir ../shared/benchdata --test-nets 150 --space-nets darts-cifar10=100 \\
         --test-archs nb201-cifar10=benchmarks/results/reproduce/test_archs_nb201.txt \\
         --scores benchmarks/results/reproduce/baseline_scores --out benchmarks/results/reproduce
 
@@ -77,11 +77,15 @@ def load_runs(paths: list[str], pset, finished: bool = True) -> list[dict]:
         d = Path(path)
         try:
             cfg = RunConfig.from_dict(json.loads((d / "config.json").read_text()))
-            best = (json.loads((d / "results.json").read_text())["candidates"][0] if finished
-                    else {"program": None, "ir": None})
+            if finished:
+                results = json.loads((d / "results.json").read_text())
+                best = dict(results["candidates"][0], search_seconds=results["search_seconds"])
+            else:
+                best = {"program": None, "ir": None}
         except (OSError, ValueError, KeyError, IndexError) as exc:
             raise GpnasError(f"{d}: not a finished run ({exc})") from None
         runs.append({"dir": str(d), "cfg": cfg, "repr": cfg.repr, "seed": cfg.seed,
+                     "search_seconds": best.get("search_seconds"),
                      "evolved_on": evolved_on(cfg.spaces), "program": best["program"],
                      "ir": best["ir"] and Program.from_json(best["ir"], pset)})
     first = runs[0]["cfg"] if runs else None
@@ -183,8 +187,10 @@ def table1(spaces, metrics, base, groups, tested, key="kendall") -> list[str]:
     (mean ± std over seeds where a cell has several runs)."""
     cols = nasm_columns(groups, spaces)
     lines = ["| space | " + " | ".join(metrics) + " | " + " | ".join(c[0] for c in cols)
-             + " | EZNAS (published) |",
-             "|---|" + "---:|" * (len(metrics) + len(cols) + 1)]
+             + (" | EZNAS (published) |" if key == "kendall" else " |"),
+             "|---|" + "---:|" * (len(metrics) + len(cols) + (key == "kendall"))]
+    published = (lambda name: f" {PUBLISHED.get(name, '-')} |") if key == "kendall" else \
+        (lambda name: "")
     for s in spaces:
         cells = [base[s][m].get(key) for m in metrics]
         for _, rep, on in cols:
@@ -205,11 +211,10 @@ def table1(spaces, metrics, base, groups, tested, key="kendall") -> list[str]:
             if isinstance(c, tuple) and c[3] > 1:
                 t += f" ± {c[1]:.3f}" + (f" ({c[2]}/{c[3]} valid)" if c[2] < c[3] else "")
             text.append(f"**{t}**" if top is not None and abs(v - top) < 5e-4 else t)
-        lines.append(f"| {SHORT[s]} | " + " | ".join(text) + f" | {PUBLISHED.get(s, '-')} |")
+        lines.append(f"| {SHORT[s]} | " + " | ".join(text) + " |" + published(s))
     for name in OFFLINE:
-        lines.append(f"| {name} | not reproducible offline |" + " - |" * (len(metrics)
-                                                                          + len(cols) - 1)
-                     + f" {PUBLISHED.get(name, '-')} |")
+        lines.append(f"| {name} | not reproducible offline |"
+                     + " - |" * (len(metrics) + len(cols) - 1) + published(name))
     return lines
 
 
@@ -271,7 +276,8 @@ def plots(spaces, metrics, base, groups, runs, tested, out: Path) -> None:
     for ax, rep in zip(axes[0], reps):
         idx = [i for i, r in enumerate(runs) if r["repr"] == rep and len(r["cfg"].spaces) == 1]
         heatmap(ax, [[tested[s][i]["kendall"] for s in spaces] for i in idx],
-                [runs[i]["evolved_on"] for i in idx], [SHORT[s] for s in spaces],
+                [f"{runs[i]['evolved_on']} s{runs[i]['seed']}" for i in idx],
+                [SHORT[s] for s in spaces],
                 f"{rep}: evolved on (rows) / tested on")
     fig.tight_layout()
     fig.savefig(out / "cross_space.png", dpi=130)
@@ -285,6 +291,8 @@ def main() -> None:
     ap.add_argument("--spaces", default="nb201-cifar10,nb201-cifar100,nb201-imagenet16,"
                     "darts-cifar10")
     ap.add_argument("--test-nets", type=int, default=150)
+    ap.add_argument("--space-nets", action="append", default=[], metavar="SPACE=N",
+                    help="another --test-nets for one space")
     ap.add_argument("--test-archs", action="append", default=[], metavar="SPACE=FILE")
     ap.add_argument("--metrics", default=",".join(BASELINES))
     ap.add_argument("--batch-size", type=int, default=32)
@@ -304,6 +312,7 @@ def run(args) -> None:
     spaces = [s.strip() for s in args.spaces.split(",") if s.strip()]
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     files = dict(item.split("=", 1) for item in args.test_archs)
+    nets = {k: int(v) for k, v in (item.split("=", 1) for item in args.space_nets)}
     runs = load_runs(args.runs, pset, finished=not args.baselines_only)
     if not runs and not args.baselines_only:
         raise GpnasError("give at least one finished run directory")
@@ -313,8 +322,8 @@ def run(args) -> None:
     base, tested, info = {}, {}, {}
     for s in spaces:
         bench = load_benchmark(s, args.bench_dir, "test")
-        archs, acc = test_set(s, bench, args.test_nets, seen.get(family(s), set()),
-                              files.get(s), args.seed)
+        archs, acc = test_set(s, bench, nets.get(s, args.test_nets),
+                              seen.get(family(s), set()), files.get(s), args.seed)
         t0 = time.perf_counter()
         scores = baseline_scores(s, archs, metrics, batch=args.batch_size, seed=args.seed,
                                  cache=Path(args.scores) / f"{s}.csv")
@@ -358,6 +367,9 @@ def report(args, spaces, metrics, base, groups, runs, tested, info, out: Path) -
              "mean ± std over seeds where a cell has several runs. EZNAS (published) is not "
              "measured here: the paper's / official code's figure, on other test sets.", "",
              "## Settings", "",
+             "Command: `python benchmarks/reproduce/paper_tables.py "
+             + " ".join(a for a in sys.argv[1:] if a not in args.runs)
+             + "` with the run directories listed below as arguments", "",
              "| space | test networks | ground truth | test architectures |", "|---|---:|---|---|"]
     lines += [f"| {s} | {info[s]['n']} | {info[s]['metric']} ({info[s]['benchmark']}) | "
               f"{info[s]['test_archs']}, minus every architecture a run evolved on |"
@@ -369,9 +381,10 @@ def report(args, spaces, metrics, base, groups, runs, tested, info, out: Path) -
               f"run, statistics at batch {cfg.batch_size}, order {cfg.order}, seed "
               f"{cfg.stats_seed}, to_scalar {cfg.to_scalar}, aggregate {cfg.aggregate}.",
               "- Runs (settings in each run's config.json):", ""]
-    lines += [f"  - {r['repr']}, evolved on {r['evolved_on']}, seed {r['seed']}, "
+    lines += [f"  - `{r['dir']}`: {r['repr']}, evolved on {r['evolved_on']}, seed {r['seed']}, "
               f"{r['cfg'].generations} generations x {r['cfg'].population}, "
-              f"{r['cfg'].evolution_nets} evolution nets/space: `{r['program']}`" for r in runs]
+              f"{r['cfg'].evolution_nets} evolution nets/space, search {r['search_seconds']:.0f} s:"
+              f" `{r['program']}`" for r in runs]
     lines += ["", "## Table 1: Kendall tau per space", ""]
     lines += table1(spaces, metrics, base, groups, tested)
     lines += ["", "Spearman rho:", ""] + table1(spaces, metrics, base, groups, tested, "spearman")
