@@ -10,7 +10,7 @@ from gpnas.search.checkpoint import state_from_json, state_to_json
 from gpnas.rundir import RunDir
 from gpnas.search.evaluator import Evaluator
 from gpnas.search.halloffame import Entry, HallOfFame
-from gpnas.search.loop import Search, State
+from gpnas.search.loop import Search
 from gpnas.search.selection import double_tournament, top_k, tournament
 from primitives import default_primitive_set
 from representations.tree import TreeRepresentation

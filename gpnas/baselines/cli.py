@@ -40,7 +40,7 @@ def baselines(
                                  "{kendall, spearman, n}}}."),
 ) -> None:
     """Rank correlation (Kendall tau, Spearman rho) of the baseline NASMs with accuracy."""
-    from . import BASELINES, parse_metrics
+    from . import parse_metrics
     from .evaluate import evaluate_space
 
     spaces = [s.strip() for s in space.split(",") if s.strip()]
