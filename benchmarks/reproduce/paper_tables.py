@@ -169,10 +169,10 @@ def mean_std(rows) -> dict | None:
     if not taus:
         return None
     return {"kendall": float(np.mean(taus)), "spearman": float(np.mean(rhos)),
-            "std": float(np.std(taus)), "k": len(taus), "of": len(rows)}
+            "std": float(np.std(taus)), "k": len(taus)}
 
 
-def nasm_columns(groups, spaces):
+def nasm_columns(groups):
     """gpnas columns of Table 1: per representation, the runs that evolved on the row's own
     space; then each multi-space group (e.g. NB201 x3 jointly)."""
     cols = [(f"gpnas {rep} (evolved on this space)", rep, None)
@@ -185,7 +185,7 @@ def nasm_columns(groups, spaces):
 def table1(spaces, metrics, base, groups, tested, key="kendall") -> list[str]:
     """Rows: spaces (the offline ones marked); columns: baselines, then gpnas's evolved NASMs
     (mean ± std over seeds where a cell has several runs)."""
-    cols = nasm_columns(groups, spaces)
+    cols = nasm_columns(groups)
     lines = ["| space | " + " | ".join(metrics) + " | " + " | ".join(c[0] for c in cols)
              + (" | EZNAS (published) |" if key == "kendall" else " |"),
              "|---|" + "---:|" * (len(metrics) + len(cols) + (key == "kendall"))]
