@@ -43,6 +43,7 @@ from gpnas.errors import GpnasError  # noqa: E402
 from gpnas.groundtruth import load_benchmark  # noqa: E402
 from gpnas.heldout import test_programs  # noqa: E402
 from gpnas.run import split  # noqa: E402
+from gpnas.rundir import RunDir  # noqa: E402
 from gpnas.spaces import get_space  # noqa: E402
 from primitives import default_primitive_set  # noqa: E402
 from representations.ir import Program  # noqa: E402
@@ -74,19 +75,18 @@ def load_runs(paths: list[str], pset, finished: bool = True) -> list[dict]:
     all the test split needs)."""
     runs = []
     for path in paths:
-        d = Path(path)
-        try:
-            cfg = RunConfig.from_dict(json.loads((d / "config.json").read_text()))
-            if finished:
-                results = json.loads((d / "results.json").read_text())
-                best = dict(results["candidates"][0], search_seconds=results["search_seconds"])
-            else:
-                best = {"program": None, "ir": None}
-        except (OSError, ValueError, KeyError, IndexError) as exc:
-            raise GpnasError(f"{d}: not a finished run ({exc})") from None
-        runs.append({"dir": str(d), "cfg": cfg, "repr": cfg.repr, "seed": cfg.seed,
-                     "search_seconds": best.get("search_seconds"),
-                     "evolved_on": evolved_on(cfg.spaces), "program": best["program"],
+        rd = RunDir(path)
+        cfg = RunConfig.from_dict(rd.config())
+        best, seconds = {"program": None, "ir": None}, None
+        if finished:
+            results = rd.read_json("results.json")
+            try:
+                best, seconds = results["candidates"][0], results["search_seconds"]
+            except (KeyError, IndexError) as exc:
+                raise GpnasError(f"{path}: results.json has no candidates ({exc})") from None
+        runs.append({"dir": str(path), "cfg": cfg, "repr": cfg.repr, "seed": cfg.seed,
+                     "search_seconds": seconds, "evolved_on": evolved_on(cfg.spaces),
+                     "program": best["program"],
                      "ir": best["ir"] and Program.from_json(best["ir"], pset)})
     first = runs[0]["cfg"] if runs else None
     for r in runs[1:]:
