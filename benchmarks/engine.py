@@ -25,14 +25,14 @@ from pathlib import Path
 import torch
 
 from gpnas.config import RunConfig
-from gpnas.engine import Engine, EngineConfig, InvalidProgram
-from gpnas.executor import SerialExecutor
-from gpnas.reference import naive_net_scores
-from gpnas.representation import make_representation
-from gpnas.run import prepare
+from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
+from gpnas.evaluation.executor import SerialExecutor
+from gpnas.evaluation.naive import naive_net_scores
+from gpnas.search.representations import make_representation
+from gpnas.run.evolve import prepare
 from gpnas.search.evaluator import Evaluator
 from gpnas.search.loop import Search
-from gpnas.task import Task
+from gpnas.evaluation.task import Task
 from primitives import default_primitive_set
 
 RESULTS = Path(__file__).parent / "results"

@@ -29,11 +29,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gpnas.groundtruth import load_benchmark  # noqa: E402
-from gpnas.spaces import darts, get_space, nb201  # noqa: E402
-from gpnas.stats.collect import collect, instance_info  # noqa: E402
-from gpnas.stats.images import sample_images  # noqa: E402
-from gpnas.stats.store import StatsStore, build_store  # noqa: E402
+from gpnas.data.groundtruth import load_benchmark  # noqa: E402
+from gpnas.data.spaces import darts, get_space, nb201  # noqa: E402
+from gpnas.data.stats.collect import collect, instance_info  # noqa: E402
+from gpnas.data.stats.images import sample_images  # noqa: E402
+from gpnas.data.stats.store import StatsStore, build_store  # noqa: E402
 
 SPACES = ("nb201-cifar10", "darts-cifar10")
 

@@ -1,3 +1,3 @@
-from .cli import main
+from gpnas.cli import main
 
 main()

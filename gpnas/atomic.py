@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .errors import GpnasError
+from gpnas.errors import GpnasError
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GpnasError
+from gpnas.errors import GpnasError
 
 REPRESENTATIONS = ("tree", "sequential")
 BLOAT_CONTROLS = ("parsimony", "double-tournament", "none")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gpnas.stats.collect import InstanceGroup
-from gpnas.task import Task
+from gpnas.data.stats.collect import InstanceGroup
+from gpnas.evaluation.task import Task
 from primitives import STATISTICS
 
 #: (act, bn, weight) instance shapes of a few layer kinds, batch size 1 or 2

@@ -13,7 +13,8 @@ from torch import nn
 
 from gpnas.baselines import BASELINES, parse_metrics
 from gpnas.baselines.evaluate import rank_correlations
-from gpnas.baselines.mellor import hamming_kernel, jacob_cov_score, naswot
+from gpnas.baselines.jacob_cov import jacob_cov_score
+from gpnas.baselines.naswot import hamming_kernel, naswot
 from gpnas.baselines.size import flops, num_params
 from gpnas.errors import GpnasError
 
@@ -46,8 +47,8 @@ class Tiny(nn.Module):
 def nb201_net():
     """A small NB201 network: the NB201 topology (stem, 3 stages, ResNet reductions, the cell of
     ARCH) at C=8 with 1 cell per stage instead of C=16, N=5, reference init, 16x16 input."""
-    from gpnas.spaces import get_space, reference_init
-    from gpnas.spaces.nb201 import NB201Network, parse
+    from gpnas.data.spaces import get_space, reference_init
+    from gpnas.data.spaces.nb201 import NB201Network, parse
 
     sp = get_space("nb201-imagenet16")
     with torch.random.fork_rng(devices=[]):
@@ -57,7 +58,7 @@ def nb201_net():
 
 
 def test_every_metric_is_finite_on_nb201_and_leaves_the_model_alone(nb201_net):
-    from gpnas.stats.images import sample_images
+    from gpnas.data.stats.images import sample_images
 
     sp, model = nb201_net
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -76,7 +77,7 @@ def test_every_metric_is_finite_on_nb201_and_leaves_the_model_alone(nb201_net):
 
 
 def test_params_counts_every_parameter(nb201_net):
-    from gpnas.spaces import get_space
+    from gpnas.data.spaces import get_space
 
     _, model = nb201_net
     assert num_params(model) == sum(p.numel() for p in model.parameters())
@@ -208,7 +209,7 @@ def test_cli_on_bench_dir_table():
 def test_params_and_flops_rank_like_published_naslib_values():
     import pandas as pd
 
-    from gpnas.spaces import get_space
+    from gpnas.data.spaces import get_space
 
     table = pd.read_csv(BENCH / "derived" / "nb201_naslib_zc_cifar10.csv").head(8)
     sp = get_space("nb201-cifar10")

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from gpnas.errors import GpnasError
-from gpnas.spaces import get_space
-from gpnas.stats.collect import collect, collect_with_info, group_instances, instance_info
-from gpnas.stats.images import sample_images
+from gpnas.data.spaces import get_space
+from gpnas.data.stats.collect import collect, collect_with_info, group_instances, instance_info
+from gpnas.data.stats.images import sample_images
 from primitives import STAT_NAMES
 
 NB201 = get_space("nb201-cifar10")

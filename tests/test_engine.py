@@ -3,9 +3,9 @@ import pytest
 import torch
 from scipy import stats
 
-from gpnas.engine import Engine, EngineConfig, InvalidProgram
-from gpnas.fitness import kendall, min_over_spaces, sample_nets, spearman
-from gpnas.reference import naive_net_scores
+from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
+from gpnas.evaluation.fitness import kendall, min_over_spaces, sample_nets, spearman
+from gpnas.evaluation.naive import naive_net_scores
 from primitives import default_primitive_set
 from representations.ir import ProgramBuilder
 from representations.tree import TreeRepresentation

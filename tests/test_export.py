@@ -14,12 +14,12 @@ import sympy
 import torch
 
 import gpnas
-from gpnas.engine import Engine, EngineConfig, InvalidProgram
+from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
 from gpnas.errors import GpnasError
-from gpnas.export import _OPS, export, op_sources
-from gpnas.programfile import ProgramFile, load_program, save_program
-from gpnas.score import build_model, score_model
-from gpnas.simplify import (NotMappable, check_task, compare, from_sympy, simplify_program,
+from gpnas.nasm.export import _OPS, export, op_sources
+from gpnas.nasm.programfile import ProgramFile, load_program, save_program
+from gpnas.nasm.score import build_model, score_model
+from gpnas.nasm.simplify import (NotMappable, check_task, compare, from_sympy, simplify_program,
                             stat_symbol, to_sympy)
 from primitives import default_primitive_set
 from representations.ir import ProgramBuilder

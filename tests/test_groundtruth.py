@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpnas import groundtruth as gt
+from gpnas.data import groundtruth as gt
 from gpnas.errors import GpnasError
-from gpnas.groundtruth import (Benchmark, load_benchmark, load_csv_benchmark, load_nds_json,
+from gpnas.data.groundtruth import (Benchmark, load_benchmark, load_csv_benchmark, load_nds_json,
                                naslib_tuple_to_arch)
-from gpnas.spaces import get_space
+from gpnas.data.spaces import get_space
 
 BENCHDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchdata"
 needs_benchdata = pytest.mark.skipif(

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from gpnas.engine import Engine, EngineConfig
-from gpnas import heldout
-from gpnas.heldout import _collect
+from gpnas.evaluation.engine import Engine, EngineConfig
+from gpnas.evaluation import heldout
+from gpnas.evaluation.heldout import _collect
 from primitives import default_primitive_set
 from representations.tree.genome import lower, parse
 

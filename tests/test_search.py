@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from gpnas.config import RunConfig
-from gpnas.engine import Engine, InvalidProgram
+from gpnas.evaluation.engine import Engine, InvalidProgram
 from gpnas.errors import GpnasError
 from gpnas.search.checkpoint import state_from_json, state_to_json
-from gpnas.rundir import RunDir
+from gpnas.run.rundir import RunDir
 from gpnas.search.evaluator import Evaluator
 from gpnas.search.halloffame import Entry, HallOfFame
 from gpnas.search.loop import Search

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from gpnas.errors import GpnasError
-from gpnas.spaces import SPACES, get_space, reference_init
-from gpnas.spaces import darts, nb201
+from gpnas.data.spaces import SPACES, get_space, reference_init
+from gpnas.data.spaces import darts, nb201
 
 ALL_CONV3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 DARTS_ARCH = ("[[(0, 0), (1, 5), (1, 1), (0, 1), (1, 3), (0, 3), (1, 3), (3, 2)], "

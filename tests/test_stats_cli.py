@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gpnas import groundtruth as gt
+from gpnas.data import groundtruth as gt
 from gpnas.cli import app, main
 
 BENCHDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchdata"

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-import gpnas.stats.store as store_mod
+import gpnas.data.stats.store as store_mod
 from gpnas.errors import GpnasError
-from gpnas.spaces import get_space
-from gpnas.stats.collect import collect, group_instances
-from gpnas.stats.images import sample_images
-from gpnas.stats.store import StatsStore, build_store
+from gpnas.data.spaces import get_space
+from gpnas.data.stats.collect import collect, group_instances
+from gpnas.data.stats.images import sample_images
+from gpnas.data.stats.store import StatsStore, build_store
 from primitives import STAT_NAMES
 
 SPACE = "nb201-cifar10"
@@ -258,7 +258,7 @@ def test_build_store_input_errors(tmp_path):
 
 
 def test_net_statistics_is_what_the_store_holds(store, direct):
-    from gpnas.stats.store import net_statistics
+    from gpnas.data.stats.store import net_statistics
 
     mem = net_statistics(SPACE, A_TWO)  # same defaults as build_store
     assert len(mem) == 34

@@ -38,13 +38,13 @@ sys.path.insert(0, str(ROOT))
 from gpnas.baselines import BASELINES  # noqa: E402
 from gpnas.baselines.evaluate import rank_correlations, score_networks  # noqa: E402
 from gpnas.config import RunConfig  # noqa: E402
-from gpnas.engine import Engine, EngineConfig  # noqa: E402
+from gpnas.evaluation.engine import Engine, EngineConfig  # noqa: E402
 from gpnas.errors import GpnasError  # noqa: E402
-from gpnas.groundtruth import load_benchmark  # noqa: E402
-from gpnas.heldout import test_programs  # noqa: E402
-from gpnas.run import split  # noqa: E402
-from gpnas.rundir import RunDir  # noqa: E402
-from gpnas.spaces import get_space  # noqa: E402
+from gpnas.data.groundtruth import load_benchmark  # noqa: E402
+from gpnas.evaluation.heldout import test_programs  # noqa: E402
+from gpnas.run.evolve import split  # noqa: E402
+from gpnas.run.rundir import RunDir  # noqa: E402
+from gpnas.data.spaces import get_space  # noqa: E402
 from primitives import default_primitive_set  # noqa: E402
 from representations.ir import Program  # noqa: E402
 
@@ -390,7 +390,7 @@ def report(args, spaces, metrics, base, groups, runs, tested, info, out: Path) -
     lines += ["", "Spearman rho:", ""] + table1(spaces, metrics, base, groups, tested, "spearman")
     lines += ["", "NDS (Amoeba, DARTS, ENAS, PNAS, NASNet) and NAS-Bench-ASR: not reproducible "
               "offline (their trained accuracies and architectures are not available here); "
-              "`gpnas.groundtruth` reads the official NDS JSON when given one.", "",
+              "`gpnas.data.groundtruth` reads the official NDS JSON when given one.", "",
               "![table 1](table1.png)", "", "## Figure 13: evolved on one space, tested on each",
               ""] + cross_space(spaces, runs, tested) + ["![cross-space](cross_space.png)", ""]
     (out / "tables.md").write_text("\n".join(lines) + "\n")

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from gpnas.config import RunConfig
-from gpnas.representation import make_representation
-from gpnas.run import Outcome, prepare, test_and_report
-from gpnas.rundir import RunDir
+from gpnas.search.representations import make_representation
+from gpnas.run.evolve import Outcome, prepare, test_and_report
+from gpnas.run.rundir import RunDir
 from gpnas.search.checkpoint import state_from_json
 from primitives import default_primitive_set
 

@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from gpnas.baselines import BASELINES, Baseline  # noqa: E402
-from gpnas.spaces import get_space  # noqa: E402
-from gpnas.stats.images import describe_source, sample_images  # noqa: E402
+from gpnas.data.spaces import get_space  # noqa: E402
+from gpnas.data.stats.images import describe_source, sample_images  # noqa: E402
 
 #: NASLib dataset name -> gpnas space
 DATASETS = {"cifar10": "nb201-cifar10", "cifar100": "nb201-cifar100",

@@ -28,7 +28,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gpnas.spaces import get_space  # noqa: E402
+from gpnas.data.spaces import get_space  # noqa: E402
 from validate_baselines import PUBLISHED  # noqa: E402  (gpnas metric -> NASLib proxy)
 
 def tau(a, b) -> float:

@@ -4,7 +4,7 @@
 -> float`` (higher = predicted better).  ``model`` is any ``torch.nn.Module`` returning logits
 (N, classes) -- e.g. ``get_space(s).build(arch, seed=...)``; it is never modified (metrics work on
 a deep copy).  ``images`` is a normalised float batch (N, C, H, W) -- e.g.
-``gpnas.stats.images.sample_images(space, metric.batch_size, seed)`` -- or an ``(images, labels)``
+``gpnas.data.stats.images.sample_images(space, metric.batch_size, seed)`` -- or an ``(images, labels)``
 pair.  The loss of the gradient metrics is the mean cross-entropy against those labels when given,
 else against labels drawn uniformly from ``seed`` (gpnas's default image sample, crops of one
 photograph, has no labels).  ``seed`` also draws Zen-NAS's Gaussian inputs and weights.
@@ -26,7 +26,7 @@ zico      128   images + CE loss on 2 mini-batches of 64                        
 ========= ===== ===================================================================== ==============
 
 Each implementation module documents the definition it follows and where NASLib /
-NAS-Bench-Suite-Zero's conventions differ (``size``, ``mellor``, ``pruning``, ``zen``, ``zico``).
+NAS-Bench-Suite-Zero's conventions differ (``size``, ``naswot``, ``jacob_cov``, ``pruning``, ``zen``, ``zico``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import GpnasError
+from gpnas.errors import GpnasError
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in [
     Baseline("flops", "size:flops", 1,
              "Conv2d + Linear multiply-accumulates of one image; only the image shape is used",
              uses_images=False),
-    Baseline("naswot", "mellor:naswot", 128,
+    Baseline("naswot", "naswot:naswot", 128,
              "log|det K_H| of the ReLU binary codes of a batch of 128 images; no loss"),
     Baseline("synflow", "pruning:synflow", 1,
              "log of sum |theta * dR/dtheta|, abs weights, BN bypassed, one all-ones input, "
@@ -80,7 +80,7 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in [
     Baseline("fisher", "pruning:fisher", 64,
              "sum over conv/linear output channels of 0.5 mean_n (sum act * grad)^2; 64 images, "
              "cross-entropy (random labels)"),
-    Baseline("jacob_cov", "mellor:jacob_cov", 128,
+    Baseline("jacob_cov", "jacob_cov:jacob_cov", 128,
              "-sum log(v+k)+1/(v+k) over eigenvalues of the input-Jacobian correlation; 128 "
              "images; no loss"),
     Baseline("zen", "zen:zen", 64,

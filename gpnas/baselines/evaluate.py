@@ -20,8 +20,8 @@ import time
 import numpy as np
 from scipy import stats
 
-from ..errors import GpnasError
-from . import BASELINES, parse_metrics
+from gpnas.errors import GpnasError
+from gpnas.baselines import BASELINES, parse_metrics
 
 
 def rank_correlations(scores, accuracy) -> dict:
@@ -55,9 +55,9 @@ def score_networks(space: str, archs: list[str], metrics: list[str], *, seed: in
     which use one image's shape only); ZiCo needs at least 2."""
     from rich.progress import Progress
 
-    from ..console import err
-    from ..spaces import get_space
-    from ..stats.images import sample_images
+    from gpnas.console import err
+    from gpnas.data.spaces import get_space
+    from gpnas.data.stats.images import sample_images
 
     sp = get_space(space)
     images: dict[int, object] = {}
@@ -83,7 +83,7 @@ def evaluate_space(space: str, test_nets: int, metrics: list[str] | str | None =
                    bench_dir=None, metric: str = "test", batch_size: int | None = None,
                    seed: int = 0, images_path=None, progress: bool = True) -> dict:
     """``{metric: {"kendall", "spearman", "n", "nonfinite", "seconds"}}`` for one space."""
-    from ..groundtruth import load_benchmark
+    from gpnas.data.groundtruth import load_benchmark
 
     names = metrics if isinstance(metrics, list) else parse_metrics(metrics)
     if batch_size is not None and batch_size < 1:

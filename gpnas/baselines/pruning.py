@@ -43,7 +43,7 @@ import math
 import torch
 from torch import nn
 
-from ._common import (cross_entropy, split_images, weight_grads, weight_layers, working_copy)
+from gpnas.baselines.common import (cross_entropy, split_images, weight_grads, weight_layers, working_copy)
 
 
 # --------------------------------------------------------------------------- synflow

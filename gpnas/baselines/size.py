@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import split_images
+from gpnas.baselines.common import split_images
 
 
 def num_params(model: nn.Module, images=None, seed: int = 0) -> float:

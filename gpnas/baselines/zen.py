@@ -30,8 +30,8 @@ import math
 import torch
 from torch import nn
 
-from ..errors import GpnasError
-from ._common import split_images
+from gpnas.errors import GpnasError
+from gpnas.baselines.common import split_images
 
 
 def gaussian_init(model: nn.Module) -> nn.Module:

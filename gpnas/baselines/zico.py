@@ -21,8 +21,8 @@ import math
 import torch
 from torch import nn
 
-from ..errors import GpnasError
-from ._common import cross_entropy, random_labels, split_images, weight_grads, weight_layers, \
+from gpnas.errors import GpnasError
+from gpnas.baselines.common import cross_entropy, random_labels, split_images, weight_grads, weight_layers, \
     working_copy
 
 

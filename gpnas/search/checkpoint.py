@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..errors import GpnasError
-from .evaluator import Evaluation
-from .halloffame import HallOfFame
-from .loop import State
+from gpnas.errors import GpnasError
+from gpnas.search.evaluator import Evaluation
+from gpnas.search.halloffame import HallOfFame
+from gpnas.search.loop import State
 
 
 def state_to_json(st: State, representation) -> dict:

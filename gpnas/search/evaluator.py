@@ -20,12 +20,12 @@ import numpy as np
 
 from representations.ir import Program
 
-from ..engine import Engine, InvalidProgram
-from ..fitness import kendall, min_over_spaces
-from ..task import Task
+from gpnas.evaluation.engine import Engine, InvalidProgram
+from gpnas.evaluation.fitness import kendall, min_over_spaces
+from gpnas.evaluation.task import Task
 
 if TYPE_CHECKING:
-    from ..executor import Executor
+    from gpnas.evaluation.executor import Executor
 
 
 @dataclass

@@ -21,12 +21,12 @@ import numpy as np
 
 from representations.ir import Program
 
-from ..config import RunConfig
-from ..errors import GpnasError
-from ..fitness import sample_nets
-from .evaluator import Evaluation, Evaluator
-from .halloffame import Entry, HallOfFame
-from .selection import double_tournament, top_k, tournament
+from gpnas.config import RunConfig
+from gpnas.errors import GpnasError
+from gpnas.evaluation.fitness import sample_nets
+from gpnas.search.evaluator import Evaluation, Evaluator
+from gpnas.search.halloffame import Entry, HallOfFame
+from gpnas.search.selection import double_tournament, top_k, tournament
 
 
 class Representation(Protocol):

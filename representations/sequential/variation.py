@@ -40,7 +40,6 @@ from .genome import Layout, Linear
 from .introns import is_valid, memory_state, run_types, step_type
 from .limits import static_limit
 
-MATE = "mate"
 INSERT_OP, REMOVE_OP, MUTATE_OP, MUTATE_OP_ARG = "insert_op", "remove_op", "mutate_op", "mutate_op_arg"
 
 DEFAULT_WEIGHTS: dict[str, float] = {INSERT_OP: 0.25, REMOVE_OP: 0.25, MUTATE_OP: 0.25,

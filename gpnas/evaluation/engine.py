@@ -1,0 +1,211 @@
+"""The evaluation engine: a program IR executed on a task, batched over all layer instances.
+
+For each shape group of the task, the program's DAG runs once per block of rows (instances),
+one torch call per node: no Python loop per layer or per network.  Blocks keep intermediates
+cache-sized.  Values of sub-expressions are cached across programs by (task, group, block,
+node key) in a byte-bounded LRU, so a population sharing sub-trees computes each once.  The
+root value becomes one number per instance (``to_scalar``), then one per network
+(``aggregate`` over the network's instances).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from primitives import TO_SCALAR, PrimitiveSet
+from representations.ir import Program
+
+from gpnas.evaluation.task import Task
+
+AGGREGATES = ("mean", "sum")
+
+
+class InvalidProgram(Exception):
+    """The program cannot score this task; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ValueCache:
+    """Byte-bounded LRU of tensors keyed by tuples."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._data: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+
+    def get(self, key: tuple) -> torch.Tensor | None:
+        value = self._data.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self._data.move_to_end(key)
+        self.hits += 1
+        return value
+
+    def put(self, key: tuple, value: torch.Tensor) -> None:
+        size = value.numel() * value.element_size()
+        if size > self.max_bytes // 4 or key in self._data:
+            return
+        self._data[key] = value
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, old = self._data.popitem(last=False)
+            self.bytes -= old.numel() * old.element_size()
+
+    def clear(self) -> None:
+        self._data.clear()
+        self.bytes = 0
+
+
+@dataclass
+class EngineConfig:
+    to_scalar: str = "mean"
+    aggregate: str = "mean"
+    block_bytes: int = 1 << 21  # rows per block so one float32 terminal block is about this
+    cache_bytes: int = 1 << 30  # sub-expression value cache
+    cache_min_cost: float = 3.0  # cache tensor values whose sub-tree cost is at least this
+    cost_budget: float = 400.0  # max estimated cost, in passes over one statistic of the task
+    threads: int = 0  # blocks evaluated in parallel (0: torch's thread count, i.e. the cores)
+
+
+class Engine:
+    """Executes programs on tasks; see the module docstring."""
+
+    def __init__(self, pset: PrimitiveSet, config: EngineConfig | None = None, profile=False):
+        self.pset = pset
+        self.config = config or EngineConfig()
+        if self.config.to_scalar not in TO_SCALAR:
+            raise ValueError(f"to_scalar must be one of {sorted(TO_SCALAR)}")
+        if self.config.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}")
+        self._to_scalar = TO_SCALAR[self.config.to_scalar][0]
+        self.cache = ValueCache(self.config.cache_bytes)
+        self.profile = profile
+        self.op_seconds: dict[str, float] = defaultdict(float)  # by op kind, when profiling
+        self.threads = self.config.threads or torch.get_num_threads()
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self._lock = threading.Lock()
+
+    # -- public --------------------------------------------------------------------------
+    def instance_values(self, program: Program, task: Task) -> torch.Tensor:
+        """One value per instance row of the task (rows in group order)."""
+        self._check_cost(program, task)
+        jobs = [(gi, bi, group, rows) for gi, group in enumerate(task.groups)
+                for bi, rows in enumerate(self._blocks(group))]
+        run = lambda job: self._run_block(program, task.uid, *job)  # noqa: E731
+        with torch.no_grad(), _single_threaded_torch():
+            parts = list(self._pool.map(run, jobs) if self._pool else map(run, jobs))
+        return torch.cat(parts) if parts else torch.zeros(0)
+
+    def net_scores(self, program: Program, task: Task) -> np.ndarray:
+        """One score per network; raises :class:`InvalidProgram` with the reason."""
+        try:
+            values = self.instance_values(program, task)
+        except InvalidProgram:
+            raise
+        except Exception as exc:  # an op failing on odd data is an invalid program, not a crash
+            raise InvalidProgram(f"execution failed: {type(exc).__name__}: {exc}") from None
+        scores = aggregate(values.double(), task.row_net, task.n_nets, self.config.aggregate)
+        if not np.isfinite(scores).all():
+            raise InvalidProgram("non-finite score (NaN or inf)")
+        return scores
+
+    def estimate_cost(self, program: Program, task: Task) -> float:
+        """Op cost x elements touched, in units of one pass over one statistic of the task."""
+        unit: dict[str, int] = {}
+        for name, t in self.pset.terminals.items():
+            unit.setdefault(t, sum(g.tensors[name].numel() for g in task.groups))
+        total_stat = max(unit.values()) if unit else 1
+        unit.setdefault("scalar", task.n_rows)
+        cost = 0.0
+        for node in program.nodes:
+            if node.op is not None:
+                op = self.pset[node.op]
+                cost += op.cost * unit[program.nodes[node.args[0]].type]
+        return cost / max(total_stat, 1)
+
+    # -- internals ------------------------------------------------------------------------
+    def _check_cost(self, program: Program, task: Task) -> None:
+        cost = self.estimate_cost(program, task)
+        if cost > self.config.cost_budget:
+            raise InvalidProgram(f"estimated cost {cost:.0f} over budget {self.config.cost_budget:g}")
+
+    def _blocks(self, group) -> list[slice]:
+        n = int(group.net.numel())
+        first = next(iter(group.tensors.values()))
+        row_bytes = max(first[0].numel() * 4, 1) if n else 1
+        per = max(1, self.config.block_bytes // row_bytes)
+        return [slice(i, min(i + per, n)) for i in range(0, n, per)]
+
+    def _run_block(self, program: Program, uid: int, gi: int, bi: int, group, rows: slice):
+        nodes, keys = program.nodes, program.keys
+        last_use = [0] * len(nodes)
+        for i, node in enumerate(nodes):
+            for a in node.args:
+                last_use[a] = i
+        last_use[program.output] = len(nodes)  # never freed
+        subtree_cost = [0.0] * len(nodes)
+        values: list[torch.Tensor | None] = [None] * len(nodes)
+        for i, node in enumerate(nodes):
+            if node.op is None:
+                v = group.tensors[node.name][rows]
+                if v.dtype != torch.float32:
+                    v = v.float()
+            else:
+                op = self.pset[node.op]
+                subtree_cost[i] = op.cost + sum(subtree_cost[a] for a in node.args)
+                ckey = (uid, gi, bi, keys[i])
+                with self._lock:
+                    v = self.cache.get(ckey)
+                if v is None:
+                    args = [values[a] for a in node.args]
+                    if self.profile:
+                        t0 = time.perf_counter()
+                        v = op.fn(*args)
+                        with self._lock:
+                            self.op_seconds[op.kind] += time.perf_counter() - t0
+                    else:
+                        v = op.fn(*args)
+                    if node.type == "scalar" or subtree_cost[i] >= self.config.cache_min_cost:
+                        with self._lock:
+                            self.cache.put(ckey, v)
+                for a in node.args:  # free what no later node needs
+                    if last_use[a] == i:
+                        values[a] = None
+            values[i] = v
+        return self._to_scalar(values[program.output])
+
+
+@contextmanager
+def _single_threaded_torch():
+    """Blocks run in parallel threads, each op on one core: intra-op threads on top of them
+    oversubscribe the cores, and on a busy machine made small ops 20x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def aggregate(values: torch.Tensor, row_net: torch.Tensor, n_nets: int, how: str) -> np.ndarray:
+    """Per-instance values -> per-network scores (scatter over ``row_net``)."""
+    sums = torch.zeros(n_nets, dtype=values.dtype).index_add_(0, row_net, values)
+    if how == "sum":
+        return sums.numpy()
+    counts = torch.bincount(row_net, minlength=n_nets).to(values.dtype)
+    return (sums / counts).numpy()
+

@@ -1,0 +1,115 @@
+"""Executors: where program scores are computed.
+
+The search talks to an executor only through :meth:`Executor.set_sample` and
+:meth:`Executor.scores`, so a distributed backend is one more class here.  Both executors read
+the statistics stores by path (memory-mapped), so workers share the page cache, not copies.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from primitives import default_primitive_set
+from representations.ir import Program
+
+from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
+from gpnas.data.stats.store import StatsStore
+from gpnas.evaluation.task import Task
+
+Sample = dict[str, tuple[int, ...]]  # space -> network ids of its pool store
+Scores = dict[str, np.ndarray] | str  # per-space network scores, or the reason it is invalid
+
+
+class Executor(Protocol):
+    def set_sample(self, sample: Sample) -> None: ...
+    def scores(self, programs: list[Program]) -> list[Scores]: ...
+    def close(self) -> None: ...
+
+
+class LocalEvaluation:
+    """An engine and the tasks of the current sample, in this process."""
+
+    def __init__(self, stores: dict[str, str], engine_config: EngineConfig):
+        self.stores = {sp: StatsStore(path) for sp, path in stores.items()}
+        self.engine = Engine(default_primitive_set(), engine_config)
+        self.tasks: dict[str, Task] = {}
+        self.sample: Sample = {}
+
+    def set_sample(self, sample: Sample) -> None:
+        if sample == self.sample:
+            return
+        self.tasks = {sp: Task.from_store(self.stores[sp], ids) for sp, ids in sample.items()}
+        self.sample = dict(sample)
+        self.engine.cache.clear()
+
+    def score(self, program: Program) -> Scores:
+        out = {}
+        for sp, task in self.tasks.items():
+            try:
+                out[sp] = self.engine.net_scores(program, task)
+            except InvalidProgram as exc:
+                return f"{sp}: {exc.reason}"
+        return out
+
+
+class SerialExecutor:
+    """Everything in the calling process."""
+
+    def __init__(self, stores: dict[str, str], engine_config: EngineConfig):
+        self.local = LocalEvaluation(stores, engine_config)
+
+    def set_sample(self, sample: Sample) -> None:
+        self.local.set_sample(sample)
+
+    def scores(self, programs: list[Program]) -> list[Scores]:
+        return [self.local.score(p) for p in programs]
+
+    def close(self) -> None:
+        pass
+
+
+_worker: LocalEvaluation | None = None
+
+
+def _init_worker(stores, engine_config, threads):
+    global _worker
+    torch.set_num_threads(threads)
+    _worker = LocalEvaluation(stores, engine_config)
+
+
+def _score_in_worker(args):
+    sample, program_json = args
+    _worker.set_sample(sample)
+    program = Program.from_json(program_json, _worker.engine.pset)
+    return _worker.score(program)
+
+
+class ProcessExecutor:
+    """A pool of local worker processes; each keeps its own engine and sub-expression cache."""
+
+    def __init__(self, stores: dict[str, str], engine_config: EngineConfig, workers: int):
+        threads = max(1, torch.get_num_threads() // workers)
+        ctx = mp.get_context("spawn")
+        self.pool = ctx.Pool(workers, _init_worker, (stores, engine_config, threads))
+        self.sample: Sample = {}
+
+    def set_sample(self, sample: Sample) -> None:
+        self.sample = dict(sample)
+
+    def scores(self, programs: list[Program]) -> list[Scores]:
+        jobs = [(self.sample, p.to_json()) for p in programs]
+        return self.pool.map(_score_in_worker, jobs, chunksize=1)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.pool.join()
+
+
+def make_executor(stores: dict[str, str], engine_config: EngineConfig, workers: int = 1):
+    if workers <= 1:
+        return SerialExecutor(stores, engine_config)
+    return ProcessExecutor(stores, engine_config, workers)

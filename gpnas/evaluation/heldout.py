@@ -1,0 +1,90 @@
+"""Testing programs on held-out networks, streamed: statistics are collected a block of
+networks at a time (in parallel worker processes, one block ahead), scored by every program,
+and dropped, so 1000 networks never sit in memory or on disk at once."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from representations.ir import Program
+
+from gpnas.console import err
+from gpnas.evaluation.engine import Engine, InvalidProgram
+from gpnas.evaluation.fitness import kendall, spearman
+from gpnas.data.stats.collect import group_instances
+from gpnas.data.stats.store import net_statistics
+from gpnas.evaluation.task import Task
+
+
+def _collect(job):
+    """One network's statistics as numpy arrays: pickled through the pipe as bytes.  Torch
+    tensors would travel as one shared-memory file descriptor each, and a block of networks
+    (tens of thousands of tensors) exhausts the process's descriptor limit."""
+    space, arch, batch_size, seed, order = job
+    return [{k: v.numpy() for k, v in inst.items()}
+            for inst in net_statistics(space, arch, batch_size=batch_size, seed=seed, order=order)]
+
+
+def _as_tensors(net):
+    return [{k: torch.from_numpy(v) for k, v in inst.items()} for inst in net]
+
+
+def _blocks(space, archs, batch_size, seed, order, workers, block):
+    """Yield the statistics of consecutive blocks of networks.  Worker processes collect the
+    next block while the caller scores this one, so at most two blocks are ever in memory."""
+    jobs = [(space, a, batch_size, seed, order) for a in archs]
+    chunks = [jobs[i: i + block] for i in range(0, len(jobs), block)]
+    if workers <= 1:
+        for chunk in chunks:
+            yield [_as_tensors(_collect(job)) for job in chunk]
+        return
+    with mp.get_context("spawn").Pool(workers) as pool:
+        pending = pool.map_async(_collect, chunks[0], chunksize=1) if chunks else None
+        for following in chunks[1:] + [None]:
+            ready = pending.get()
+            pending = pool.map_async(_collect, following, chunksize=1) if following else None
+            yield [_as_tensors(net) for net in ready]
+
+
+def test_programs(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
+                  engine: Engine, *, batch_size: int = 1, seed: int = 0, order: str = "rcb",
+                  progress: bool = True, block: int = 16, workers: int | None = None) -> list[dict]:
+    """Per program: kendall, spearman, n, invalid (reason or None) and the scores."""
+    accuracy = np.asarray(accuracy, dtype=float)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    scores = [np.empty(len(archs)) for _ in programs]
+    invalid: list[str | None] = [None] * len(programs)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, disable=not progress, transient=True) as bar:
+        job = bar.add_task(f"testing on {len(archs)} {space} networks", total=len(archs))
+        blocks = _blocks(space, archs, batch_size, seed, order, min(workers, len(archs)), block)
+        for start, per_net in zip(range(0, len(archs), block), blocks):
+            count = len(per_net)
+            task = Task(space, group_instances(per_net), accuracy[start: start + count])
+            for i, p in enumerate(programs):
+                if invalid[i] is None:
+                    try:
+                        scores[i][start: start + count] = engine.net_scores(p, task)
+                    except InvalidProgram as exc:
+                        invalid[i] = exc.reason
+            engine.cache.clear()
+            bar.advance(job, count)
+        blocks.close()
+    out = []
+    for i in range(len(programs)):
+        row = {"n": len(archs), "invalid": invalid[i], "kendall": None, "spearman": None,
+               "scores": None}
+        if invalid[i] is None:
+            try:
+                row.update(kendall=kendall(scores[i], accuracy),
+                           spearman=spearman(scores[i], accuracy), scores=scores[i])
+            except InvalidProgram as exc:
+                row["invalid"] = exc.reason
+        out.append(row)
+    return out

@@ -1,0 +1,74 @@
+"""A task: the statistics of a set of networks of one space, held in memory for evaluation."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from gpnas.data.stats.collect import InstanceGroup
+
+_uids = itertools.count()
+
+
+@dataclass
+class Task:
+    """Instances of ``n_nets`` networks grouped by shape, and the networks' accuracies.
+
+    ``uid`` identifies the task's data in caches: two tasks never share a uid within a process.
+    """
+
+    space: str
+    groups: list[InstanceGroup]
+    accuracy: np.ndarray
+    net_ids: tuple[int, ...] = ()
+    uid: int = field(default_factory=lambda: next(_uids))
+
+    def __post_init__(self) -> None:
+        self.accuracy = np.asarray(self.accuracy, dtype=np.float64)
+        nets = [g.net for g in self.groups]
+        self.row_net = torch.cat(nets) if nets else torch.zeros(0, dtype=torch.long)
+        counts = torch.bincount(self.row_net, minlength=self.n_nets)
+        if self.n_nets and bool((counts == 0).any()):
+            missing = (counts == 0).nonzero().flatten().tolist()
+            raise ValueError(f"{self.space}: networks {missing} have no ReLU-Conv-BN instance")
+        self.instances_per_net = counts
+
+    @property
+    def n_nets(self) -> int:
+        return len(self.accuracy)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.row_net.numel())
+
+    @classmethod
+    def from_store(cls, store, net_ids: Sequence[int], dtype=torch.float32) -> "Task":
+        """Load the given networks of a :class:`~gpnas.data.stats.store.StatsStore`."""
+        net_ids = tuple(int(i) for i in net_ids)
+        groups = store.load_groups(net_ids, dtype=dtype)
+        acc = store.accuracies()[list(net_ids)]
+        space = store.nets[net_ids[0]]["space"] if net_ids else "empty"
+        return cls(space, groups, acc, net_ids)
+
+    def subset(self, positions: Sequence[int]) -> "Task":
+        """A task with only the networks at these positions (rows copied once)."""
+        positions = torch.as_tensor(list(positions), dtype=torch.long)
+        remap = torch.full((self.n_nets,), -1, dtype=torch.long)
+        remap[positions] = torch.arange(len(positions))
+        groups = []
+        for g in self.groups:
+            keep = remap[g.net] >= 0
+            if bool(keep.any()):
+                rows = keep.nonzero().flatten()
+                groups.append(InstanceGroup(
+                    net=remap[g.net[rows]],
+                    tensors={k: v.index_select(0, rows) for k, v in g.tensors.items()}))
+        ids = tuple(self.net_ids[i] for i in positions.tolist()) if self.net_ids else ()
+        return Task(self.space, groups, self.accuracy[positions.numpy()], ids)
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for g in self.groups for t in g.tensors.values())

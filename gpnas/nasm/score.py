@@ -1,0 +1,169 @@
+"""Score any ``torch.nn.Module`` with a NASM: statistics on the fly, then the engine.
+
+The statistics are those the program evolved with: every ReLU -> Conv2d -> BatchNorm2d instance
+(or Conv2d -> BatchNorm2d -> ReLU, the program's ``order``), the data / noise / perturbed inputs
+of :func:`gpnas.data.stats.collect.collect`, the program's ``to_scalar`` on every instance and its
+``aggregate`` over them.  ``images`` default to :func:`gpnas.data.stats.images.sample_images` of
+``input_shape`` (the default offline photograph, ImageNet-normalised) with ``batch_size`` (the
+program's own by default) and ``seed``.
+
+This module imports only the standard library at load time (``gpnas.nasm.score`` is re-exported by
+``import gpnas``); torch and the engine are imported when a model is scored.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from gpnas.errors import GpnasError
+
+
+@dataclass
+class ScoreResult:
+    score: float
+    instances: int
+    values: list[float]  # per-instance values (to_scalar of the program), execution order
+
+    def to_json(self) -> dict:
+        return {"score": self.score, "instances": self.instances}
+
+
+def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
+    """``"3,32,32"`` (or ``3x32x32``) -> (3, 32, 32)."""
+    if not isinstance(text, str):
+        shape = tuple(int(v) for v in text)
+    else:
+        parts = [p for p in text.replace("x", ",").replace(" ", "").split(",") if p]
+        try:
+            shape = tuple(int(p) for p in parts)
+        except ValueError:
+            raise GpnasError(f"--input-shape must be C,H,W integers, got {text!r}") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise GpnasError(f"the input shape must be C,H,W (three positive integers), got {text!r}")
+    return shape
+
+
+def load_factory(spec: str):
+    """``pkg.module:factory`` -> the callable (or module instance) it names."""
+    if ":" not in spec:
+        raise GpnasError(f"--model must look like pkg.module:factory, got {spec!r}")
+    mod_name, _, attr = spec.partition(":")
+    if not mod_name or not attr:
+        raise GpnasError(f"--model must look like pkg.module:factory, got {spec!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path:  # like `python -m`: modules in the working directory are found
+        sys.path.append(cwd)
+    try:
+        module = importlib.import_module(mod_name)
+    except Exception as exc:
+        raise GpnasError(f"cannot import module {mod_name!r} (--model {spec!r}) - "
+                         f"{type(exc).__name__}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise GpnasError(f"module {mod_name!r} has no attribute {attr!r} (--model {spec!r})")
+        obj = getattr(obj, part)
+    return obj
+
+
+def build_model(factory, seed: int = 0, spec: str | None = None):
+    """Call the factory (under ``torch.manual_seed(seed)``); check it gives an nn.Module."""
+    import torch
+    from torch import nn
+
+    name = f"the factory {spec!r}" if spec else "the factory"
+    if isinstance(factory, nn.Module):
+        return factory
+    if not callable(factory):
+        raise GpnasError(f"{name} is not callable (a factory returning an nn.Module is needed)")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        try:
+            model = factory()
+        except Exception as exc:
+            raise GpnasError(f"{name} failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise GpnasError(f"{name} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def score_model(model, program, *, images=None, input_shape: Sequence[int] | str = (3, 32, 32),
+                seed: int = 0, batch_size: int | None = None, images_path: str | Path | None = None,
+                order: str | None = None, to_scalar: str | None = None,
+                aggregate: str | None = None, pset=None) -> ScoreResult:
+    """Score ``model`` with ``program`` (a ProgramFile, Program, or a path / run directory).
+
+    ``order`` / ``to_scalar`` / ``aggregate`` / ``batch_size`` default to the program file's.
+    Raises :class:`GpnasError` when the model has no instance or the program gives no valid
+    score on it.
+    """
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from primitives import default_primitive_set
+
+    from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
+    from gpnas.nasm.programfile import as_program_file
+    from gpnas.data.stats.collect import collect, group_instances
+    from gpnas.evaluation.task import Task
+
+    pset = pset or default_primitive_set()
+    pf = as_program_file(program, pset)
+    if not isinstance(model, nn.Module):
+        raise GpnasError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    order = order or pf.order
+    batch_size = int(batch_size or pf.batch_size)
+    if images is None:
+        from gpnas.data.stats.images import sample_images
+
+        images = sample_images(parse_shape(input_shape), batch_size, seed, images_path)
+    elif not torch.is_tensor(images):
+        images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+    instances = collect(model, images, seed=int(seed), order=order)
+    if not instances:
+        pattern = "ReLU -> Conv2d -> BatchNorm2d" if order == "rcb" else \
+            "Conv2d -> BatchNorm2d -> ReLU"
+        raise GpnasError(f"the model has no {pattern} instance (nn.ReLU, nn.Conv2d and "
+                         "nn.BatchNorm2d modules called in that order); it cannot be scored")
+    task = Task("model", group_instances([instances]), np.zeros(1))
+    engine = Engine(pset, EngineConfig(to_scalar=to_scalar or pf.to_scalar,
+                                       aggregate=aggregate or pf.aggregate,
+                                       cost_budget=float("inf"), cache_bytes=0))
+    prog = pf.program.pruned()
+    try:
+        score = float(engine.net_scores(prog, task)[0])
+        values = engine.instance_values(prog, task)
+    except InvalidProgram as exc:
+        raise GpnasError(f"the program gives no valid score on this model: {exc.reason}") from None
+    # rows are grouped by shape: put the values back in execution order
+    order_idx = _execution_order(instances)
+    per_row = values.double().tolist()
+    return ScoreResult(score, len(instances), [per_row[i] for i in order_idx])
+
+
+def _execution_order(instances) -> list[int]:
+    """Row of each instance (execution order) in the grouped task."""
+    from gpnas.data.stats.collect import signature
+
+    groups: dict[tuple, list[int]] = {}
+    for i, inst in enumerate(instances):
+        groups.setdefault(signature(inst), []).append(i)
+    rows = [i for idx in groups.values() for i in idx]  # row r holds instance rows[r]
+    where = {inst: r for r, inst in enumerate(rows)}
+    return [where[i] for i in range(len(instances))]
+
+
+def score(model, program, images=None, input_shape: Sequence[int] | str = (3, 32, 32),
+          seed: int = 0, batch_size: int | None = None, **kwargs) -> float:
+    """The NASM score of ``model`` (see :func:`score_model` for the arguments)."""
+    return score_model(model, program, images=images, input_shape=input_shape, seed=seed,
+                       batch_size=batch_size, **kwargs).score
+
+
+__all__ = ["ScoreResult", "build_model", "load_factory", "parse_shape", "score", "score_model"]

@@ -1,0 +1,148 @@
+"""The representation ablation: tree vs sequential (with and without intron removal) under the
+same budget and data, several seeds each; a table and a plot in the ablation directory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from gpnas.atomic import write_atomic
+from gpnas.config import RunConfig
+from gpnas.console import err
+from gpnas.errors import GpnasError
+from gpnas.run.rundir import RunDir
+from gpnas.run.evolve import prepare, search, test_and_report
+
+VARIANTS = {
+    "tree": {"repr": "tree"},
+    "sequential": {"repr": "sequential", "keep_introns": False},
+    "sequential-introns": {"repr": "sequential", "keep_introns": True},
+}
+
+
+def run_ablation(base: RunConfig, variants: list[str], seeds: list[int], out: Path,
+                 max_evaluations: int | None = None, max_seconds: float | None = None,
+                 progress: bool = True) -> dict:
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise GpnasError(f"unknown variant(s) {unknown}; known: {sorted(VARIANTS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    data = prepare(base, progress)
+    outcomes, labels = [], []
+    for variant in variants:
+        for seed in seeds:
+            cfg = replace(base, seed=seed, **VARIANTS[variant]).validate()
+            rundir = RunDir(out / f"{variant}-s{seed}")
+            resume = rundir.checkpoint() is not None
+            if not resume:
+                rundir.create(cfg.to_dict())
+            if progress:
+                err.print(f"[bold]{variant}[/], seed {seed}")
+            outcomes.append(search(cfg, rundir, data, resume, progress, max_evaluations,
+                                   max_seconds))
+            labels.append((variant, seed))
+    results = test_and_report(outcomes, data, progress)
+    summary = summarise(labels, outcomes, results, base.spaces)
+    summary["settings"] = {"base": base.to_dict(), "variants": variants, "seeds": seeds,
+                           "max_evaluations": max_evaluations, "max_seconds": max_seconds}
+    write_atomic(out / "ablation.json", json.dumps(summary, indent=2))
+    (out / "ablation.md").write_text(to_markdown(summary))
+    plot(summary, out / "ablation.png")
+    return summary
+
+
+def summarise(labels, outcomes, results, spaces) -> dict:
+    rows: dict[str, list[dict]] = {}
+    for (variant, seed), o, res in zip(labels, outcomes, results):
+        log = o.rundir.log()
+        best = res["candidates"][0] if res["candidates"] else None
+        rep = o.representation
+        total = None
+        if best is not None and hasattr(rep, "total_length"):
+            total = rep.total_length(rep.from_json(best["genome"]))
+        rows.setdefault(variant, []).append({
+            "seed": seed,
+            "test": {sp: (best["test"].get(sp, {}).get("kendall") if best else None)
+                     for sp in spaces},
+            "program": best["program"] if best else None,
+            "size": best["size"] if best else None,
+            "total_length": total,
+            "invalid_rate": float(np.mean([r["invalid_rate"] for r in log])),
+            "evaluations": int(sum(r["evaluations"] for r in log)),
+            "evaluations_per_s": float(sum(r["evaluations"] for r in log)
+                                       / max(o.state.elapsed, 1e-9)),
+            "seconds": o.state.elapsed,
+            "generations": o.state.generation,
+            "best_fitness": [r["best_fitness"] for r in log],
+        })
+    return {"spaces": list(spaces), "variants": rows}
+
+
+def _mean_std(values) -> str:
+    v = [x for x in values if x is not None]
+    if not v:
+        return "invalid"
+    return f"{np.mean(v):.3f} ± {np.std(v):.3f}" + (f" ({len(values) - len(v)} invalid)"
+                                                      if len(v) < len(values) else "")
+
+
+def to_markdown(summary: dict) -> str:
+    spaces = summary["spaces"]
+    head = ("| variant | " + " | ".join(f"test tau {s}" for s in spaces)
+            + " | best size (effective) | total length | invalid rate | evaluations/s "
+              "| search s | generations |")
+    lines = [head, "|" + "---|" * (len(spaces) + 7)]
+    for variant, runs in summary["variants"].items():
+        tau = [_mean_std([r["test"][s] for r in runs]) for s in spaces]
+        total = [r["total_length"] for r in runs if r["total_length"] is not None]
+        cells = tau + [
+            f"{np.mean([r['size'] or 0 for r in runs]):.1f}",
+            f"{np.mean(total):.1f}" if total else "-",
+            f"{np.mean([r['invalid_rate'] for r in runs]):.0%}",
+            f"{np.mean([r['evaluations_per_s'] for r in runs]):.2f}",
+            f"{np.mean([r['seconds'] for r in runs]):.0f}",
+            f"{np.mean([r['generations'] for r in runs]):.1f}",
+        ]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    lines += ["", "Best program per run:", ""]
+    for variant, runs in summary["variants"].items():
+        for r in runs:
+            lines.append(f"- {variant}, seed {r['seed']}: `{r['program']}`")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spaces, variants = summary["spaces"], summary["variants"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / max(1, len(variants))
+    for k, (variant, runs) in enumerate(variants.items()):
+        means, stds = [], []
+        for s in spaces:
+            v = [r["test"][s] for r in runs if r["test"][s] is not None]
+            means.append(np.mean(v) if v else np.nan)
+            stds.append(np.std(v) if v else 0)
+        ax1.bar(np.arange(len(spaces)) + k * width, means, width, yerr=stds, label=variant,
+                capsize=3)
+        curves = [r["best_fitness"] for r in runs]
+        n = min(len(c) for c in curves)
+        arr = np.array([[np.nan if x is None else x for x in c[:n]] for c in curves])
+        ax2.plot(range(n), np.nanmean(arr, axis=0), marker="o", label=variant)
+    ax1.set_xticks(np.arange(len(spaces)) + width * (len(variants) - 1) / 2, spaces)
+    ax1.set_ylabel("test Kendall tau (mean ± std over seeds)")
+    ax1.legend()
+    ax2.set_xlabel("generation")
+    ax2.set_ylabel("best fitness (mean over seeds)")
+    ax2.legend()
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,6 +1,0 @@
-"""Network statistics: collection (:mod:`.collect`), image samples (:mod:`.images`), the on-disk
-store (:mod:`.store`) and the ``gpnas stats`` commands (:mod:`.cli`)."""
-
-from .collect import InstanceGroup, collect, group_instances
-
-__all__ = ["InstanceGroup", "collect", "group_instances"]
