@@ -33,7 +33,8 @@ from gpnas.data.groundtruth import load_benchmark  # noqa: E402
 from gpnas.data.spaces import darts, get_space, nb201  # noqa: E402
 from gpnas.data.stats.collect import collect, instance_info  # noqa: E402
 from gpnas.data.stats.images import sample_images  # noqa: E402
-from gpnas.data.stats.store import StatsStore, build_store  # noqa: E402
+from gpnas.data.stats.build import build_store  # noqa: E402
+from gpnas.data.stats.store import StatsStore  # noqa: E402
 
 SPACES = ("nb201-cifar10", "darts-cifar10")
 

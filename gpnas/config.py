@@ -1,8 +1,10 @@
-"""Run configuration: every search hyper-parameter, as a flag and as a config-file key."""
+"""Run configuration: every search hyper-parameter, as a flag and as a config-file key; and the
+one list of each setting's allowed values."""
 
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -13,6 +15,14 @@ from gpnas.errors import GpnasError
 
 REPRESENTATIONS = ("tree", "sequential")
 BLOAT_CONTROLS = ("parsimony", "double-tournament", "none")
+#: statistics collection order: ReLU-Conv-BN (the paper) or Conv-BN-ReLU (its appendix 2.8)
+ORDERS = ("rcb", "cbr")
+#: a tensor-valued program root -> one number per instance (``primitives.TO_SCALAR``)
+TO_SCALARS = ("mean", "l2")
+#: per-instance values -> one score per network
+AGGREGATES = ("mean", "sum")
+#: environment variable naming the ground-truth directory (``--bench-dir``)
+BENCH_DIR_ENV = "GPNAS_BENCH_DIR"
 
 
 @dataclass
@@ -74,9 +84,9 @@ class RunConfig:
              "need 2 <= sample_nets <= evolution_nets")
         need(self.test_nets >= 0 and self.batch_size >= 1 and self.workers >= 1,
              "test_nets >= 0, batch_size >= 1 and workers >= 1")
-        need(self.order in ("rcb", "cbr"), "order must be rcb or cbr")
-        need(self.to_scalar in ("mean", "l2"), "to_scalar must be mean or l2")
-        need(self.aggregate in ("mean", "sum"), "aggregate must be mean or sum")
+        need(self.order in ORDERS, f"order must be one of {ORDERS}")
+        need(self.to_scalar in TO_SCALARS, f"to_scalar must be one of {TO_SCALARS}")
+        need(self.aggregate in AGGREGATES, f"aggregate must be one of {AGGREGATES}")
         return self
 
     def rngs(self) -> tuple[np.random.Generator, np.random.Generator]:
@@ -99,8 +109,22 @@ class RunConfig:
         return cls(**data).validate()
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "RunConfig":
-        """Read a TOML or JSON file of configuration keys."""
+    def from_sources(cls, file: str | Path | None = None, flags: dict | None = None,
+                     env=os.environ) -> "RunConfig":
+        """The configuration of a new run: the defaults, then ``$GPNAS_BENCH_DIR`` for
+        ``bench_dir``, then the keys of ``file`` (TOML or JSON), then the ``flags`` that are not
+        None; each overrides the one before."""
+        data = cls().to_dict()
+        if env.get(BENCH_DIR_ENV, "").strip():
+            data["bench_dir"] = env[BENCH_DIR_ENV].strip()
+        if file is not None:
+            data.update(cls.read_file(file))
+        data.update({k: v for k, v in (flags or {}).items() if v is not None})
+        return cls.from_dict(data)
+
+    @staticmethod
+    def read_file(path: str | Path) -> dict:
+        """The keys of a TOML or JSON configuration file."""
         path = Path(path)
         try:
             text = path.read_text()
@@ -109,4 +133,6 @@ class RunConfig:
             raise GpnasError(f"config file not found: {path}") from None
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
             raise GpnasError(f"config file {path} is not valid: {exc}") from None
-        return cls.from_dict(data)
+        if not isinstance(data, dict):
+            raise GpnasError(f"config file {path} must hold a table of configuration keys")
+        return data

@@ -51,6 +51,9 @@ class Op:
     kind: str  # "elementwise" | "reduction" | "linalg"
     doc: str = ""
     commutative: bool = False  # f(a, b) == f(b, a): canonical forms sort the arguments
+    #: sympy assumptions (e.g. ``("nonnegative",)``) that hold for every value of an opaque op,
+    #: so simplification may use them when the application stands as an atom
+    atom_assumptions: tuple[str, ...] = ()
 
     @property
     def arity(self) -> int:

@@ -11,18 +11,9 @@ from typing import Callable
 import sympy
 import torch
 
-
-def _mean(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(x.shape[0], -1).mean(dim=1)
-
-
-def _l2(x: torch.Tensor) -> torch.Tensor:
-    if x.dim() == 1:
-        return x
-    return torch.linalg.vector_norm(x.reshape(x.shape[0], -1), dim=1)
-
+from . import kernels as K
 
 TO_SCALAR: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable]] = {
-    "mean": (_mean, sympy.Function("mean")),
-    "l2": (_l2, sympy.Function("l2")),
+    "mean": (K.to_scalar_mean, sympy.Function("mean")),
+    "l2": (K.to_scalar_l2, sympy.Function("l2")),
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gpnas.config import BENCH_DIR_ENV
 from gpnas.data import groundtruth as gt
 from gpnas.errors import GpnasError
 from gpnas.data.groundtruth import (Benchmark, load_benchmark, load_csv_benchmark, load_nds_json,
@@ -26,7 +27,7 @@ ARCH1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_co
 
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch):
-    monkeypatch.delenv(gt.ENV_VAR, raising=False)
+    monkeypatch.delenv(BENCH_DIR_ENV, raising=False)
 
 
 def test_naslib_tuple_encoding():
@@ -51,7 +52,7 @@ def test_embedded_default_is_analognas_cifar10():
 def test_embedded_unpickler_admits_only_the_record_classes():
     evil = pickle.dumps({(0,) * 6: print})  # any global other than the two record classes
     with pytest.raises(pickle.UnpicklingError, match="not allowed"):
-        gt._AnbUnpickler(io.BytesIO(evil)).load()
+        gt.embedded._AnbUnpickler(io.BytesIO(evil)).load()
 
 
 def test_without_bench_dir_other_spaces_ask_for_it():
@@ -65,10 +66,10 @@ def test_without_bench_dir_other_spaces_ask_for_it():
 
 
 def test_env_var_and_missing_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv(gt.ENV_VAR, str(tmp_path / "nowhere"))
+    monkeypatch.setenv(BENCH_DIR_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(GpnasError, match="nowhere does not exist"):
         load_benchmark("nb201-cifar10")
-    monkeypatch.setenv(gt.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(BENCH_DIR_ENV, str(tmp_path))
     with pytest.raises(GpnasError, match="has no test accuracy for nb201-cifar100; looked for"):
         load_benchmark("nb201-cifar100")
 
@@ -165,7 +166,7 @@ def test_benchdata_nb201(space, metric):
 
 @needs_benchdata
 def test_benchdata_env_var_and_darts(monkeypatch):
-    monkeypatch.setenv(gt.ENV_VAR, str(BENCHDATA))
+    monkeypatch.setenv(BENCH_DIR_ENV, str(BENCHDATA))
     b = load_benchmark("darts-cifar10")  # "test" is not published: validation accuracy
     assert len(b) == 725 and b.metric == "valid_acc_nb301" and "validation" in b.note
     assert 91.0 < b.accuracy.min() and b.accuracy.max() < 94.6

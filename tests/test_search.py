@@ -146,8 +146,24 @@ def test_config_rejects_bad_values_and_unknown_keys(tmp_path):
         RunConfig.from_dict({"popsize": 3})
     f = tmp_path / "c.toml"
     f.write_text('generations = 2\nspaces = "nb201-cifar10,nb201-cifar100"\n')
-    cfg = RunConfig.from_file(f)
+    cfg = RunConfig.from_sources(f, env={})
     assert cfg.generations == 2 and cfg.spaces == ["nb201-cifar10", "nb201-cifar100"]
     f.write_text("generations = [")
     with pytest.raises(GpnasError, match="not valid"):
-        RunConfig.from_file(f)
+        RunConfig.from_sources(f, env={})
+
+
+def test_config_sources_override_in_order(tmp_path):
+    """defaults < $GPNAS_BENCH_DIR < config file < flags (None flags do not count)."""
+    env = {"GPNAS_BENCH_DIR": "/from/env"}
+    assert RunConfig.from_sources(env=env).bench_dir == "/from/env"
+    assert RunConfig.from_sources(env={}).bench_dir is None
+    f = tmp_path / "c.json"
+    f.write_text('{"bench_dir": "/from/file", "population": 8}')
+    cfg = RunConfig.from_sources(f, env=env)
+    assert (cfg.bench_dir, cfg.population) == ("/from/file", 8)
+    cfg = RunConfig.from_sources(f, {"bench_dir": "/from/flag", "population": None}, env=env)
+    assert (cfg.bench_dir, cfg.population) == ("/from/flag", 8)
+    f.write_text("[]")
+    with pytest.raises(GpnasError, match="table of configuration keys"):
+        RunConfig.from_sources(f, env={})

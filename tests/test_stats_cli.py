@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gpnas.data import groundtruth as gt
+from gpnas.config import BENCH_DIR_ENV
 from gpnas.cli import app, main
 
 BENCHDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchdata"
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch):
-    monkeypatch.delenv(gt.ENV_VAR, raising=False)
+    monkeypatch.delenv(BENCH_DIR_ENV, raising=False)
 
 
 def _run_main(monkeypatch, capsys, *args):

@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-import gpnas.data.stats.store as store_mod
+import gpnas.data.stats.build as build_mod
+import gpnas.data.stats.shards as shards_mod
 from gpnas.errors import GpnasError
 from gpnas.data.spaces import get_space
 from gpnas.data.stats.collect import collect, group_instances
 from gpnas.data.stats.images import sample_images
-from gpnas.data.stats.store import StatsStore, build_store
+from gpnas.data.stats.build import build_store
+from gpnas.data.stats.store import StatsStore
 from primitives import STAT_NAMES
 
 SPACE = "nb201-cifar10"
@@ -112,7 +114,7 @@ def test_other_dtypes(tmp_path, direct, dtype, tol):
 
 def test_float16_scale_keeps_tiny_and_huge_values():
     t = torch.tensor([[1e-9, -3e-12, 2e-10], [7e4, 1.0, -3e5], [0.0, 0.0, 0.0]])
-    stored, scale, nonfinite = store_mod._to_storage(t, "float16")
+    stored, scale, nonfinite = shards_mod.to_storage(t, "float16")
     assert nonfinite == 0
     assert stored.dtype == torch.float16 and torch.isfinite(stored).all()
     back = stored.float() * scale.view(-1, 1)
@@ -198,7 +200,7 @@ def test_build_is_idempotent(store):
 
 def test_interrupted_build_resumes(tmp_path, monkeypatch):
     calls = []
-    real = store_mod.collect_with_info
+    real = build_mod.collect_with_info
 
     def flaky(model, images, **kw):
         calls.append(1)
@@ -206,7 +208,7 @@ def test_interrupted_build_resumes(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(model, images, **kw)
 
-    monkeypatch.setattr(store_mod, "collect_with_info", flaky)
+    monkeypatch.setattr(build_mod, "collect_with_info", flaky)
     path = tmp_path / "r"
     with pytest.raises(KeyboardInterrupt):
         _build(path)
@@ -233,8 +235,8 @@ def test_killed_build_adopts_finished_shards_and_repairs_truncated_ones(tmp_path
     shard0 = path / full.nets[0]["shard"]
     shard0.write_bytes(shard0.read_bytes()[:1000])
     calls = []
-    real = store_mod.collect_with_info
-    monkeypatch.setattr(store_mod, "collect_with_info",
+    real = build_mod.collect_with_info
+    monkeypatch.setattr(build_mod, "collect_with_info",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     s = _build(path)
     assert len(calls) == 1  # shard 2 adopted, shard 0 rebuilt in place
@@ -258,7 +260,7 @@ def test_build_store_input_errors(tmp_path):
 
 
 def test_net_statistics_is_what_the_store_holds(store, direct):
-    from gpnas.data.stats.store import net_statistics
+    from gpnas.data.stats.build import net_statistics
 
     mem = net_statistics(SPACE, A_TWO)  # same defaults as build_store
     assert len(mem) == 34
@@ -283,7 +285,7 @@ def test_shards_are_standard_safetensors_and_nonfinite_values_are_counted(store,
     assert tensors["g0/weight"].dtype == torch.float16
     assert tensors["g0/weight#scale"].dtype == torch.float32
     t = torch.tensor([[1.0, float("inf"), -2.0], [float("nan"), 0.5, 0.25]])
-    stored, scale, nonfinite = store_mod._to_storage(t, "float16")
+    stored, scale, nonfinite = shards_mod.to_storage(t, "float16")
     assert nonfinite == 2
     back = stored.float() * scale.view(-1, 1)
     assert back[0, 0] == 1.0 and back[0, 2] == -2.0 and back[1, 2] == 0.25

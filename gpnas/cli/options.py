@@ -1,7 +1,8 @@
 """Command-line options that several ``gpnas`` commands share, declared once.
 
 Each function returns a fresh ``typer.Option`` to use as a parameter default, e.g.
-``bench_dir: Optional[Path] = bench_dir_option()``.
+``bench_dir: Optional[Path] = bench_dir_option()``; :func:`opt` declares an option whose default
+comes from elsewhere (a config file, the run's settings), so the help text states it.
 """
 
 from __future__ import annotations
@@ -21,3 +22,8 @@ def images_option():
     (``gpnas.data.stats.images.sample_images``)."""
     return typer.Option(None, "--images", help="CIFAR python batches or a folder of images "
                         "(default: matplotlib's sample photograph).")
+
+
+def opt(default, *names, help: str):
+    """An option whose default the help text states (``show_default`` off)."""
+    return typer.Option(default, *names, help=help, show_default=False)

@@ -63,7 +63,7 @@ def build(
 ):
     """Collect the statistics of networks of a space into a store (resumable)."""
     from gpnas.data.spaces import get_space
-    from gpnas.data.stats.store import build_store
+    from gpnas.data.stats.build import build_store
 
     sp = get_space(space)
     if (nets is None) == (not arch):

@@ -17,7 +17,7 @@ from gpnas.console import err
 from gpnas.evaluation.engine import Engine, InvalidProgram
 from gpnas.evaluation.fitness import kendall, spearman
 from gpnas.data.stats.collect import group_instances
-from gpnas.data.stats.store import net_statistics
+from gpnas.data.stats.build import net_statistics
 from gpnas.evaluation.task import Task
 
 

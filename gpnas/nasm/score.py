@@ -149,12 +149,9 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
 
 def _execution_order(instances) -> list[int]:
     """Row of each instance (execution order) in the grouped task."""
-    from gpnas.data.stats.collect import signature
+    from gpnas.data.stats.trace import group_by_shape
 
-    groups: dict[tuple, list[int]] = {}
-    for i, inst in enumerate(instances):
-        groups.setdefault(signature(inst), []).append(i)
-    rows = [i for idx in groups.values() for i in idx]  # row r holds instance rows[r]
+    rows = [i for idx in group_by_shape(instances).values() for i in idx]  # row r: rows[r]
     where = {inst: r for r, inst in enumerate(rows)}
     return [where[i] for i in range(len(instances))]
 

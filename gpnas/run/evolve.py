@@ -26,7 +26,8 @@ from gpnas.search.halloffame import HallOfFame
 from gpnas.search.checkpoint import state_from_json, state_to_json
 from gpnas.search.loop import Search, State
 from gpnas.data.spaces import get_space
-from gpnas.data.stats.store import StatsStore, build_store
+from gpnas.data.stats.build import build_store
+from gpnas.data.stats.store import StatsStore
 from gpnas.evaluation.task import Task
 
 

@@ -1,82 +1,28 @@
-"""Collect the 22 statistics of every ReLU -> Conv2d -> BatchNorm2d instance of a network.
+"""Collection as gpnas uses it: :mod:`.trace` (the torch-only collector) with gpnas's errors,
+and instances of many networks grouped by shape for batched evaluation.
 
-How instances are found
------------------------
-By a forward trace, not by module order: forward hooks on every ``nn.ReLU``, ``nn.Conv2d`` and
-``nn.BatchNorm2d`` record which tensor each call consumed and produced.  An instance (order
-``rcb``, the paper's) is a ReLU call whose output tensor is the input of a Conv2d call whose output
-is the input of a BatchNorm2d call.  Operations between them (a slice, a concat, an add) break the
-chain, so e.g. DARTS's FactorizedReduce (ReLU -> two convs -> concat -> BN) and NB201's shortcut
-conv (AvgPool -> Conv, no BN) are not instances.  A module called several times gives one
-candidate per call.  Instances are listed in execution order of their (first) conv.
-
-ReLU-Conv-Conv-BN (separable and dilated convs of DARTS/NDS): the chain may hold several convs in a
-row; the instance keeps the FIRST conv (the depthwise one) and drops the later ones, as the paper
-("truncate instances of ReLU-Conv2D-Conv2D-BatchNorm2D ... by ignoring the second convolution").
-So ``weight`` / ``weight_grad`` are the depthwise kernel (C, 1, k, k), the ``relu_*`` tensors are
-exactly that conv's input, and ``bn_*`` the BN after the pointwise conv.  Such instances are counted
-separately (``CollectInfo.sep``).
-
-Order ``cbr`` (paper appendix 2.8, Conv2d -> BatchNorm2d -> ReLU): a conv (chain) whose output is
-the input of a BN whose output is the input of a ReLU (the first such ReLU when several consume it).
-The 22 names keep their shape classes (``relu_*`` one shape, ``bn_*`` one shape):
-
-============================ ===================================== ==============================
-name                         rcb (default)                         cbr
-============================ ===================================== ==============================
-``relu_in``                  ReLU input                            ReLU input = BN output
-``relu_out``                 ReLU output = conv input              ReLU output
-``weight``                   conv weight                           conv weight
-``bn_out``                   BN output                             conv output = BN *input*
-============================ ===================================== ==============================
-
-and each ``*_grad`` is the gradient of the same tensor.  (In ``cbr`` the BN output is already
-``relu_in``, so ``bn_out`` holds the pre-normalisation conv output, the one tensor not otherwise
-seen.)  In ``cbr`` all 22 tensors except ``weight``/``weight_grad`` have the conv-output shape.
-
-What is recorded
-----------------
-For each input -- ``data`` (the images), ``noise`` (``randn`` of their shape) and ``perturb``
-(``data + sqrt(0.01) * randn``) -- one forward pass in train mode (BatchNorm uses batch statistics;
-running statistics and the train/eval flags of the model are restored afterwards) and one backward
-pass of ``output.sum()`` (the sum of the network's outputs; a tuple/list output uses its last
-element, the logits by the NB201/NDS convention).  Gradients are taken with
-``torch.autograd.grad``, so ``.grad`` of the model's parameters is left untouched.
-
-* ``relu_out_grad`` is d(sum)/d(ReLU output); ``relu_in_grad`` is the gradient that flows through
-  this ReLU to its input (``relu_out_grad * (relu_out > 0)``, the ReLU module's own input
-  gradient; other consumers of the ReLU's input are not added).
-* ``weight_grad`` is the conv weight gradient of this call (a conv module called more than once
-  gets its per-call gradient from the call's input and output gradient).
-* ``perturb`` statistics are stored as the DIFFERENCE from the ``data`` statistics
-  (``x.perturb = x(data + sqrt(0.01) n) - x(data)``), as the reference implementation does.
-
-Determinism: the noise is drawn from ``torch.Generator().manual_seed(seed)`` (noise first, then
-the perturbation), and every pass runs under ``torch.manual_seed(seed)`` inside a forked RNG
-(dropout, if any), so the same model, images and seed give identical tensors.
+See :mod:`gpnas.data.stats.trace` for what is recorded and how instances are found.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
 
-from primitives import INPUTS, PER_INPUT, STAT_NAMES
+from primitives import STAT_NAMES
 
+from gpnas.config import ORDERS
+from gpnas.data.stats import trace
+from gpnas.data.stats.trace import PERTURB_SCALE, CollectInfo
 from gpnas.errors import GpnasError
-
-ORDERS = ("rcb", "cbr")
-PERTURB_SCALE = math.sqrt(0.01)
 
 
 @dataclass
 class InstanceGroup:
-    """Rows (layer instances) of one shape signature, of one or many networks.
+    """Rows (layer instances) of one shape, of one or many networks.
 
     ``net[i]`` is the position, in the list of networks requested, of row i's network; rows are
     ordered by network, then by execution order; ``tensors`` maps each of the 22 statistic names
@@ -90,331 +36,26 @@ class InstanceGroup:
         return int(self.net.numel())
 
 
-@dataclass
-class CollectInfo:
-    """What the trace found (one entry per instance, execution order)."""
-
-    convs: list[str] = field(default_factory=list)  # qualified name of the recorded conv
-    sep: list[bool] = field(default_factory=list)  # ReLU-Conv-Conv-BN (first conv kept)
-
-    @property
-    def n_sep(self) -> int:
-        return int(sum(self.sep))
-
-
-def _kind(m: nn.Module) -> str | None:
-    if isinstance(m, nn.ReLU):
-        return "relu"
-    if isinstance(m, nn.Conv2d):
-        return "conv"
-    if isinstance(m, nn.BatchNorm2d):
-        return "bn"
-    return None
-
-
-@dataclass
-class _Call:
-    index: int
-    kind: str
-    module: nn.Module
-    name: str
-    inp: torch.Tensor  # the tensor the call consumed (as its producer handed it downstream)
-    inp_version: int
-    out: torch.Tensor  # the tensor the call produced (kept intact)
-    version: int  # out._version right after the call
-    down: torch.Tensor  # what the call handed downstream (out, or a copy of it in safe mode)
-
-
-class _Trace:
-    """Forward hooks that record ReLU / Conv2d / BatchNorm2d calls and their tensors.
-
-    In ``safe`` mode every recorded output is handed downstream as a copy, so in-place operations
-    of the model (``out += identity``, in-place activations) cannot change the recorded tensors.
-    """
-
-    def __init__(self, model: nn.Module, safe: bool = False):
-        self.safe = safe
-        self.calls: list[_Call] = []
-        self.producer: dict[int, int] = {}  # id(tensor handed downstream) -> call index
-        self._pending: dict[int, list[tuple[torch.Tensor, int]]] = {}
-        self.handles = []
-        for name, m in model.named_modules():
-            kind = _kind(m)
-            if kind is None:
-                continue
-            self.handles.append(m.register_forward_pre_hook(self._pre(kind)))
-            self.handles.append(m.register_forward_hook(self._post(kind, name)))
-
-    def _pre(self, kind):
-        def hook(module, args):
-            if not args or not torch.is_tensor(args[0]):
-                return None
-            x = args[0]
-            self._pending.setdefault(id(module), []).append((x, x._version))
-            if kind == "relu" and getattr(module, "inplace", False):
-                # keep the ReLU input intact: the in-place ReLU works on a copy
-                return (x.clone(),) + tuple(args[1:])
-            return None
-        return hook
-
-    def _post(self, kind, name):
-        def hook(module, args, output):
-            stack = self._pending.get(id(module))
-            if not stack or not torch.is_tensor(output):
-                return None
-            inp, inp_version = stack.pop()
-            down = output.clone() if self.safe else output
-            idx = len(self.calls)
-            self.producer[id(down)] = idx
-            self.calls.append(_Call(idx, kind, module, name, inp, inp_version, output,
-                                    output._version, down))
-            return down if self.safe else None
-        return hook
-
-    def remove(self):
-        for h in self.handles:
-            h.remove()
-
-
-@dataclass
-class _Instance:
-    relu: _Call
-    convs: list[_Call]
-    bn: _Call
-    key: tuple  # identity of (relu, conv, bn) modules, to align the three passes
-
-    def calls(self):
-        return [self.relu, *self.convs, self.bn]
-
-
-def _find_instances(trace: _Trace, order: str) -> list[_Instance]:
-    calls = trace.calls
-    producer = trace.producer
-
-    def prod(t: torch.Tensor) -> _Call | None:
-        i = producer.get(id(t))
-        return calls[i] if i is not None and calls[i].down is t else None
-
-    def conv_chain(bn: _Call):
-        convs = []
-        src = prod(bn.inp)
-        while src is not None and src.kind == "conv":
-            convs.insert(0, src)
-            src = prod(src.inp)
-        return convs, src
-
-    found: list[_Instance] = []
-    if order == "rcb":
-        for bn in calls:
-            if bn.kind == "bn":
-                convs, src = conv_chain(bn)
-                if convs and src is not None and src.kind == "relu":
-                    found.append(_Instance(src, convs, bn, ()))
-    else:  # cbr
-        first_relu: dict[int, _Call] = {}
-        for c in calls:
-            if c.kind == "relu":
-                first_relu.setdefault(id(c.inp), c)
-        for bn in calls:
-            if bn.kind != "bn":
-                continue
-            relu = first_relu.get(id(bn.down))
-            if relu is None or relu.inp is not bn.down:
-                continue
-            convs, _ = conv_chain(bn)
-            if convs:
-                found.append(_Instance(relu, convs, bn, ()))
-    found.sort(key=lambda inst: inst.convs[0].index)
-    for inst in found:
-        inst.key = (id(inst.relu.module), id(inst.convs[0].module), id(inst.bn.module))
-    return found
-
-
-def _modified(instances: list[_Instance]) -> str | None:
-    """The name of a module whose recorded tensor was changed in place later, if any."""
-    for inst in instances:
-        for c in inst.calls():
-            if c.out._version != c.version:
-                return c.name
-        if inst.relu.inp._version != inst.relu.inp_version:
-            return inst.relu.name
-    return None
-
-
-def _outputs_to_loss(out) -> torch.Tensor:
-    if isinstance(out, (tuple, list)) and out:
-        out = out[-1]
-    if isinstance(out, dict):
-        out = out.get("logits", next(iter(out.values()), None))
-    if not torch.is_tensor(out):
-        raise GpnasError(f"the model returned {type(out).__name__}; expected a tensor of outputs "
-                         "(or a tuple/list whose last element is)")
-    return out.float().sum()
-
-
-def _weight_grad(conv: _Call, grads: dict[int, torch.Tensor], calls_per_module: dict[int, int]):
-    m: nn.Conv2d = conv.module
-    if calls_per_module[id(m)] == 1 or m.padding_mode != "zeros" or isinstance(m.padding, str):
-        g = grads.get(id(m.weight))
-        return torch.zeros_like(m.weight) if g is None else g
-    g_out = grads.get(id(conv.out))
-    if g_out is None:
-        return torch.zeros_like(m.weight)
-    return torch.nn.grad.conv2d_weight(conv.inp, m.weight.shape, g_out, stride=m.stride,
-                                       padding=m.padding, dilation=m.dilation, groups=m.groups)
-
-
-def _forward(model: nn.Module, x: torch.Tensor, order: str, seed: int, safe: bool):
-    trace = _Trace(model, safe=safe)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            x = x.detach().clone().requires_grad_(True)
-            loss = _outputs_to_loss(model(x))
-    finally:
-        trace.remove()
-    return trace, _find_instances(trace, order), loss
-
-
-def _one_pass(model: nn.Module, x: torch.Tensor, order: str, seed: int):
-    """Forward + backward for one input; the per-input tensors of every instance."""
-    trace, instances, loss = _forward(model, x, order, seed, safe=False)
-    if _modified(instances) is not None:
-        # the model changed a recorded tensor in place: redo the pass with copies downstream
-        trace, instances, loss = _forward(model, x, order, seed, safe=True)
-        name = _modified(instances)
-        if name is not None:
-            raise GpnasError(f"the model modifies the input of {name} in place after use; its "
-                             "statistics would be wrong (use an out-of-place operation there)")
-    calls_per_module: dict[int, int] = {}
-    for c in trace.calls:
-        calls_per_module[id(c.module)] = calls_per_module.get(id(c.module), 0) + 1
-
-    # what we need gradients of
-    targets: dict[int, torch.Tensor] = {}
-
-    def need(t: torch.Tensor):
-        if t.requires_grad:
-            targets[id(t)] = t
-
-    for inst in instances:
-        need(inst.relu.out)
-        need(inst.bn.out if order == "rcb" else inst.bn.inp)
-        conv = inst.convs[0]
-        if calls_per_module[id(conv.module)] == 1:
-            need(conv.module.weight)
-        else:
-            need(conv.out)
-    grads: dict[int, torch.Tensor] = {}
-    if targets and loss.requires_grad:
-        keys = list(targets)
-        got = torch.autograd.grad(loss, [targets[k] for k in keys], allow_unused=True)
-        grads = {k: g for k, g in zip(keys, got) if g is not None}
-
-    def grad_of(t):
-        g = grads.get(id(t))
-        return torch.zeros_like(t) if g is None else g
-
-    rows = []
-    for inst in instances:
-        relu_out = inst.relu.out.detach()
-        relu_out_grad = grad_of(inst.relu.out).detach()
-        # rcb: BN output; cbr: the conv output = BN input (the BN output is relu_in there)
-        bn_t = inst.bn.out if order == "rcb" else inst.bn.inp
-        row = {
-            "relu_in": inst.relu.inp.detach(),
-            "relu_out": relu_out,
-            "relu_in_grad": relu_out_grad * (relu_out > 0),
-            "relu_out_grad": relu_out_grad,
-            "weight_grad": _weight_grad(inst.convs[0], grads, calls_per_module).detach(),
-            "bn_out": bn_t.detach(),
-            "bn_out_grad": grad_of(bn_t).detach(),
-        }
-        rows.append((row, inst))
-    return rows
-
-
 def check_order(order: str) -> None:
-    """GpnasError unless ``order`` is one of :data:`ORDERS`."""
+    """GpnasError unless ``order`` is one of :data:`~gpnas.config.ORDERS`."""
     if order not in ORDERS:
         raise GpnasError(f"unknown collection order {order!r}; use one of {', '.join(ORDERS)}")
-
-
-@contextlib.contextmanager
-def _train_mode_restored(model: nn.Module) -> Iterator[None]:
-    """``model`` in training mode for the block; afterwards every module's training flag and
-    every buffer (BN running statistics, batch counts) are as they were."""
-    modes = {m: m.training for m in model.modules()}
-    buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
-    try:
-        model.train()
-        yield
-    finally:
-        for m, t in modes.items():
-            m.training = t
-        with torch.no_grad():
-            for k, b in model.named_buffers():
-                if k in buffers:
-                    b.copy_(buffers[k])
 
 
 def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
                       ) -> tuple[list[dict[str, torch.Tensor]], CollectInfo]:
     """:func:`collect` and what the trace found (recorded conv names, sep instances)."""
     check_order(order)
-    if not torch.is_tensor(images) or images.dim() != 4:
-        raise GpnasError("images must be a (B, C, H, W) tensor")
-    data = images.detach().float()
-    gen = torch.Generator().manual_seed(int(seed))
-    noise = torch.randn(data.shape, generator=gen)
-    perturb = data + PERTURB_SCALE * torch.randn(data.shape, generator=gen)
-
-    conv_flags = {}
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            conv_flags[m] = m.weight.requires_grad
-            m.weight.requires_grad_(True)
     try:
-        with _train_mode_restored(model), torch.enable_grad():
-            passes = {name: _one_pass(model, x, order, seed)
-                      for name, x in zip(INPUTS, (data, noise, perturb))}
-    finally:
-        for m, flag in conv_flags.items():
-            m.weight.requires_grad_(flag)
-
-    keys = [[inst.key for _, inst in passes[name]] for name in INPUTS]
-    if not (keys[0] == keys[1] == keys[2]):
-        raise GpnasError("the model takes different paths for the data, noise and perturbed "
-                         "inputs; its instances cannot be aligned")
-    info = CollectInfo()
-    out: list[dict[str, torch.Tensor]] = []
-    for i, (row_d, inst) in enumerate(passes["data"]):
-        rec: dict[str, torch.Tensor] = {"weight": inst.convs[0].module.weight.detach().clone()}
-        row_n = passes["noise"][i][0]
-        row_p = passes["perturb"][i][0]
-        for t in PER_INPUT:
-            rec[f"{t}.data"] = row_d[t]
-            rec[f"{t}.noise"] = row_n[t]
-            rec[f"{t}.perturb"] = row_p[t] - row_d[t]
-        out.append({k: rec[k].float().contiguous() for k in STAT_NAMES})
-        info.convs.append(inst.convs[0].name)
-        info.sep.append(len(inst.convs) > 1)
-    return out, info
+        return trace.collect_with_info(model, images, seed=seed, order=order)
+    except trace.CollectError as exc:
+        raise GpnasError(str(exc)) from None
 
 
 def instance_info(model: nn.Module, images: torch.Tensor, order: str = "rcb") -> CollectInfo:
     """The instances :func:`collect` would record (one forward pass, no gradients): cheap."""
     check_order(order)
-    with _train_mode_restored(model):
-        with torch.no_grad():
-            trace = _Trace(model)
-            try:
-                model(images.detach().float())
-            finally:
-                trace.remove()
-        found = _find_instances(trace, order)
-    return CollectInfo(convs=[inst.convs[0].name for inst in found],
-                       sep=[len(inst.convs) > 1 for inst in found])
+    return trace.instance_info(model, images, order)
 
 
 def collect(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
@@ -424,38 +65,31 @@ def collect(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "
     ``images``: a (B, C, H, W) batch (B is the statistics' batch size).  Returns one dict per
     instance mapping each name of ``primitives.STAT_NAMES`` to a float32 tensor of the instance's
     shape (``relu_*``: conv input (B, C_in, H, W); ``bn_*``: conv output; ``weight*``: conv weight).
-    See the module docstring for the exact definitions.
+    See :mod:`gpnas.data.stats.trace` for the exact definitions.
     """
     return collect_with_info(model, images, seed=seed, order=order)[0]
 
 
-def signature(inst: dict[str, torch.Tensor]) -> tuple:
-    """The shape signature of an instance: the shapes of its 22 tensors."""
-    try:
-        return tuple(tuple(inst[name].shape) for name in STAT_NAMES)
-    except KeyError as exc:
-        raise GpnasError(f"instance lacks the statistic {exc.args[0]!r}") from None
-
-
 def group_instances(per_net: Sequence[Sequence[dict[str, torch.Tensor]]],
                     dtype: torch.dtype = torch.float32) -> list[InstanceGroup]:
-    """Group the instances of many networks by shape signature.
+    """Group the instances of many networks by shape (:func:`~.trace.shape_key`).
 
     ``per_net[n]`` is network n's list of instances (as :func:`collect` returns).  Groups are in
     order of first appearance; rows by network, then execution order.
     """
-    order: dict[tuple, list[tuple[int, dict]]] = {}
-    for n, insts in enumerate(per_net):
-        for inst in insts:
-            order.setdefault(signature(inst), []).append((n, inst))
+    flat = [(n, inst) for n, insts in enumerate(per_net) for inst in insts]
     groups = []
-    for rows in order.values():
-        net = torch.tensor([n for n, _ in rows], dtype=torch.int64)
-        tensors = {name: torch.stack([inst[name] for _, inst in rows]).to(dtype)
-                   for name in STAT_NAMES}
-        groups.append(InstanceGroup(net=net, tensors=tensors))
+    try:
+        for positions in trace.group_by_shape([inst for _, inst in flat]).values():
+            rows = [flat[i] for i in positions]
+            net = torch.tensor([n for n, _ in rows], dtype=torch.int64)
+            tensors = {name: torch.stack([inst[name] for _, inst in rows]).to(dtype)
+                       for name in STAT_NAMES}
+            groups.append(InstanceGroup(net=net, tensors=tensors))
+    except KeyError as exc:
+        raise GpnasError(f"instance lacks the statistic {exc.args[0]!r}") from None
     return groups
 
 
-__all__ = ["CollectInfo", "InstanceGroup", "ORDERS", "check_order", "collect",
-           "collect_with_info", "group_instances", "instance_info", "signature"]
+__all__ = ["CollectInfo", "InstanceGroup", "PERTURB_SCALE", "check_order", "collect",
+           "collect_with_info", "group_instances", "instance_info"]

@@ -1,0 +1,96 @@
+"""``gpnas run``: evolve a NASM, test it on held-out networks, write a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from gpnas.cli.options import opt
+from gpnas.console import out
+
+
+def run_command(
+    repr_: str = opt(None, "--repr", help="Program representation: tree | sequential "
+                      "[default: tree]"),
+    space: str = opt(None, "--space", help="Comma-separated spaces to evolve and test on: "
+                      "nb201-cifar10, nb201-cifar100, nb201-imagenet16, darts-cifar10 "
+                      "[default: nb201-cifar10]"),
+    bench_dir: str = opt(None, "--bench-dir", help="Directory of benchmark ground truth "
+                          "(layout of shared/benchdata); default $GPNAS_BENCH_DIR, else the "
+                          "embedded analog-nasbench NB201 CIFAR-10 accuracies"),
+    metric: str = opt(None, "--metric", help="Ground-truth accuracy: test | valid [default: test]"),
+    generations: int = opt(None, "--generations", help="Generations [default: 15, paper]"),
+    population: int = opt(None, "--population", help="Population size N [default: 50, paper]"),
+    evolution_nets: int = opt(None, "--evolution-nets", help="Evolution pool per space "
+                               "[default: 80, paper]"),
+    sample_nets: int = opt(None, "--sample-nets", help="Networks per sampled space per "
+                            "generation [default: 20, paper]"),
+    test_nets: int = opt(None, "--test-nets", help="Held-out test networks per space "
+                          "[default: 200; the paper protocol is 1000]"),
+    batch_size: int = opt(None, "--batch-size", help="Images per statistics batch [default: 1]"),
+    bloat: str = opt(None, "--bloat", help="Bloat control: parsimony | double-tournament | none "
+                      "[default: parsimony]"),
+    workers: int = opt(None, "--workers", help="Local evaluation processes [default: 1]"),
+    seed: int = opt(None, "--seed", help="Seed of the run [default: 0]"),
+    out: str = opt(None, "--out", help="Run directory [default: runs/<repr>-<spaces>-s<seed>]"),
+    resume: str = opt(None, "--resume", help="Continue the interrupted run in this directory"),
+    config: str = opt(None, "--config", help="TOML or JSON file of configuration keys "
+                       "(flags override it)"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+):
+    """Evolve a NASM (Algorithm 1 of EZNAS), test the winners on held-out networks.
+
+    Writes config, per-generation log, checkpoints, results.json and plots to the run
+    directory; --resume continues an interrupted run exactly.
+    """
+    from gpnas.config import RunConfig
+    from gpnas.run.evolve import execute
+    from gpnas.run.rundir import RunDir
+
+    if resume:
+        rundir = RunDir(resume)
+        cfg = RunConfig.from_dict(rundir.config())
+    else:
+        flags = {"repr": repr_, "spaces": space, "bench_dir": bench_dir, "metric": metric,
+                 "generations": generations, "population": population,
+                 "evolution_nets": evolution_nets, "sample_nets": sample_nets,
+                 "test_nets": test_nets, "batch_size": batch_size, "bloat": bloat,
+                 "workers": workers, "seed": seed}
+        cfg = RunConfig.from_sources(config, flags)
+        rundir = RunDir(out or _fresh_run_path(cfg)).create(cfg.to_dict())
+    results = execute(cfg, rundir, resume=bool(resume), progress=not quiet)
+    _print_results(results, rundir.path)
+
+
+def _fresh_run_path(cfg) -> Path:
+    """runs/<repr>-<spaces>-s<seed>, numbered -2, -3, ... when taken."""
+    base = Path("runs") / f"{cfg.repr}-{'+'.join(cfg.spaces)}-s{cfg.seed}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _print_results(results: dict, path) -> None:
+    spaces = sorted(results["test_nets"])
+    table = Table(title=f"held-out test ({', '.join(f'{s}: {n} nets' for s, n in results['test_nets'].items())})")
+    table.add_column("program")
+    table.add_column("size", justify="right")
+    for s in spaces:
+        table.add_column(f"{s} tau", justify="right")
+        table.add_column("rho", justify="right")
+    for c in results["candidates"]:
+        cells = []
+        for s in spaces:
+            t = c["test"].get(s, {})
+            cells += ([f"{t['kendall']:.3f}", f"{t['spearman']:.3f}"] if t.get("kendall") is not None
+                      else [t.get("invalid") or "-", ""])
+        table.add_row(c["label"], str(c["size"]), *cells)
+    out.print(table)
+    if results["candidates"]:
+        out.print(f"[bold]best program[/]: {results['candidates'][0]['program']}")
+    out.print(f"search {results['search_seconds']:.0f}s, test {results['test_seconds']:.0f}s; "
+              f"results in {path}/results.json")

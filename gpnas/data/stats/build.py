@@ -1,0 +1,280 @@
+"""Building a statistics store: networks collected (in parallel worker processes) and written as
+shards, resumably.
+
+Writes are atomic (temporary file, then rename) and the index is rewritten every few seconds and at
+the end, so a killed build leaves a valid store: :func:`build_store` on the same directory resumes
+(it adopts finished shards that the index had not recorded yet, rebuilds missing or truncated
+shards in place and appends the missing networks).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from primitives import STAT_NAMES
+
+from gpnas import __version__
+from gpnas.atomic import write_atomic
+from gpnas.console import progress_bar
+from gpnas.data.spaces import get_space
+from gpnas.data.stats.collect import check_order, collect_with_info
+from gpnas.data.stats.images import describe_source, sample_images
+from gpnas.data.stats.shards import DTYPES, Shard, sha256, shape_class, write_net
+from gpnas.data.stats.store import FORMAT, INDEX, SHARD_DIR, VERSION, StatsStore
+from gpnas.errors import GpnasError
+from gpnas.threads import torch_threads
+
+INDEX_EVERY_S = 2.0
+#: collection definition version: bump when collect() changes what it records
+COLLECTOR = 1
+
+
+def _settings(space: str, batch_size: int, seed: int, order: str, images_path, dtype: str,
+              metric: str) -> dict:
+    return {"space": space, "batch_size": int(batch_size), "seed": int(seed), "order": order,
+            "images": describe_source(images_path), "dtype": dtype, "metric": metric,
+            "sep_policy": "first-conv", "collector": COLLECTOR}
+
+
+def _new_index(settings: dict) -> dict:
+    return {"format": FORMAT, "version": VERSION, "gpnas": __version__,
+            "torch": torch.__version__, "settings": settings, "tensor_names": list(STAT_NAMES),
+            "nets": []}
+
+
+def _write_index(out: Path, meta: dict) -> None:
+    write_atomic(out / INDEX, json.dumps(meta, indent=1))
+
+
+def _adopt(out: Path, rel: str, settings: dict, arch_ok) -> dict | None:
+    """The record of a finished shard the index has not recorded (a killed build), or None."""
+    p = out / rel
+    if not p.is_file():
+        return None
+    try:
+        shard = Shard(p)
+        info = json.loads(shard.metadata.get("gpnas", "null"))
+        rec = info["net"]
+        if info["settings"] != settings:
+            return None
+        if not isinstance(rec, dict) or not arch_ok(rec.get("arch")):
+            return None
+        for k, shp in enumerate(rec["shapes"]):
+            n = len(rec["group_rows"][k])
+            for name in STAT_NAMES:
+                if shard.entries[f"g{k}/{name}"][1] != (n,) + tuple(shp[shape_class(name)]):
+                    return None
+        del shard
+    except (GpnasError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    rec.update(shard=rel, bytes=p.stat().st_size, sha256=sha256(p))
+    return rec
+
+
+@functools.lru_cache(maxsize=8)
+def _images(space: str, batch_size: int, seed: int, images_path: str | None) -> torch.Tensor:
+    return sample_images(space, batch_size, seed, images_path)
+
+
+def net_statistics(space: str, arch: str, *, batch_size: int = 1, seed: int = 0,
+                   order: str = "rcb", images_path: str | Path | None = None,
+                   threads: int | None = 1) -> list[dict[str, torch.Tensor]]:
+    """One network's instances in memory (float32), exactly as :func:`build_store` collects them
+    with the same settings (same network, images, noise and thread count): for held-out networks
+    that need not go to disk."""
+    sp = get_space(space)
+    arch = sp.canonical(arch)
+    images = _images(sp.name, int(batch_size), int(seed),
+                     None if images_path is None else str(images_path))
+    with torch_threads(threads):
+        return collect_with_info(sp.build(arch, seed=seed), images, seed=seed, order=order)[0]
+
+
+def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, *,
+                metric: str, batch_size: int = 1, seed: int = 0, order: str = "rcb",
+                images_path: str | Path | None = None, dtype: str = "float16",
+                progress: bool = True, threads: int | None = 1, jobs: int = 1) -> StatsStore:
+    """Create or extend the store ``out`` with the statistics of ``archs``.
+
+    ``accuracies``: one per arch (percent; NaN/None = unknown), or None.  Networks already in the
+    store are kept (their accuracy is not changed); missing, truncated or unreadable shards are
+    rebuilt in place; the rest are built and appended.  An existing store built with other
+    settings (space, batch size, seed, order, images, dtype, metric) is an error.  Each network is
+    built with ``Space.build(arch, seed=seed)`` and collected on the same image batch
+    (``sample_images(space, batch_size, seed, images_path)``) with ``collect(seed=seed)``, so its
+    statistics depend only on (seed, arch, settings).
+
+    ``threads``: torch intra-op threads while collecting (restored afterwards; None = leave as
+    is).  The default is 1: batch-1 convolutions of 32x32 images gain nothing from threads, and on
+    a busy machine OpenMP threads that wait for each other made collection 20-40x slower.
+    ``jobs`` > 1 collects in that many worker processes (each with ``threads`` threads); the
+    results, and the store, are the same as with one.
+    """
+    sp = get_space(space)
+    if dtype not in DTYPES:
+        raise GpnasError(f"unknown storage dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    check_order(order)
+    if int(batch_size) < 1:
+        raise GpnasError(f"batch size must be at least 1, got {batch_size}")
+    archs = [sp.canonical(a) for a in archs]
+    if accuracies is None:
+        accuracies = [None] * len(archs)
+    accuracies = list(accuracies)
+    if len(accuracies) != len(archs):
+        raise GpnasError(f"{len(archs)} architectures but {len(accuracies)} accuracies")
+    wanted: dict[str, float | None] = {}
+    for a, acc in zip(archs, accuracies):
+        acc = None if acc is None or not math.isfinite(float(acc)) else float(acc)
+        wanted.setdefault(a, acc)
+
+    out = Path(out).expanduser()
+    settings = _settings(sp.name, batch_size, seed, order, images_path, dtype, metric)
+    if (out / INDEX).exists():
+        store = StatsStore(out, check_shards=False)
+        diff = {k: (store.settings.get(k), v) for k, v in settings.items()
+                if store.settings.get(k) != v}
+        if diff:
+            raise GpnasError(f"statistics store {out} was built with other settings: "
+                             + "; ".join(f"{k}: store has {a!r}, this build asks {b!r}"
+                                         for k, (a, b) in diff.items())
+                             + ". Use another --out or the store's settings.")
+        meta = store.meta
+    else:
+        if out.exists() and not out.is_dir():
+            raise GpnasError(f"--out {out} exists and is not a directory")
+        if out.exists() and any(out.iterdir()) and not (out / SHARD_DIR).is_dir():
+            raise GpnasError(f"--out {out} is a non-empty directory that is not a statistics "
+                             "store; choose an empty or new directory")
+        meta = _new_index(settings)
+    try:
+        (out / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GpnasError(f"cannot create {out / SHARD_DIR}: {exc.strerror or exc}") from None
+    nets: list[dict] = meta["nets"]
+
+    # adopt shards a killed build finished after its last index write
+    adopted = 0
+    while True:
+        rel = f"{SHARD_DIR}/{len(nets):06d}.safetensors"
+        rec = _adopt(out, rel, settings, lambda a: isinstance(a, str))
+        if rec is None:
+            break
+        rec["id"] = len(nets)
+        nets.append(rec)
+        adopted += 1
+
+    # shards to rebuild in place (missing / wrong size / unreadable header)
+    todo: list[tuple[int | None, str, float | None]] = []
+    for i, rec in enumerate(nets):
+        try:
+            del_shard = Shard(out / rec["shard"], expect_bytes=rec["bytes"])
+            del del_shard
+        except GpnasError:
+            todo.append((i, rec["arch"], rec.get("accuracy")))
+    have = {rec["arch"] for rec in nets}
+    todo += [(None, a, acc) for a, acc in wanted.items() if a not in have]
+    if adopted or todo or not (out / INDEX).exists():
+        _write_index(out, meta)
+    if not todo:
+        return StatsStore(out)
+
+    # the image batch, once here: a bad --images path fails before any work starts
+    _images(sp.name, int(batch_size), int(seed), None if images_path is None else str(images_path))
+    jobs_list = []
+    next_id = len(nets)
+    for pos, arch, acc in todo:
+        if pos is None:
+            net_id, rel = next_id, f"{SHARD_DIR}/{next_id:06d}.safetensors"
+            next_id += 1
+        else:
+            net_id, rel = pos, nets[pos]["shard"]
+        jobs_list.append(dict(space=sp.name, arch=arch, acc=acc, net_id=net_id, metric=metric,
+                              batch_size=int(batch_size), seed=int(seed), order=order,
+                              images_path=None if images_path is None else str(images_path),
+                              dtype=dtype, settings=settings, rel=rel, out=str(out)))
+    last_write = time.monotonic()
+    t0 = time.monotonic()
+    with progress_bar(progress, transient=False) as bar, torch_threads(threads):
+        task = bar.add_task(f"stats {sp.name}", total=len(jobs_list))
+        try:
+            for done, rec in enumerate(_run_jobs(jobs_list, jobs, threads), start=1):
+                if rec["id"] < len(nets):
+                    nets[rec["id"]] = rec
+                else:
+                    nets.append(rec)
+                if time.monotonic() - last_write > INDEX_EVERY_S:
+                    _write_index(out, meta)
+                    last_write = time.monotonic()
+                rate = done / max(time.monotonic() - t0, 1e-9)
+                bar.update(task, advance=1, description=f"stats {sp.name} ({rate:.2f} nets/s)")
+        finally:
+            _write_index(out, meta)
+    return StatsStore(out)
+
+
+def _make_net(*, space, arch, acc, net_id, metric, batch_size, seed, order, images_path, dtype,
+              settings, rel, out) -> dict:
+    """Build and collect one network and write its shard; its record."""
+    t = time.monotonic()
+    sp = get_space(space)
+    images = _images(space, batch_size, seed, images_path)
+    instances, info = collect_with_info(sp.build(arch, seed=seed), images, seed=seed, order=order)
+    rec = {"id": net_id, "space": space, "arch": arch, "accuracy": acc, "metric": metric,
+           "seed": seed, "batch_size": batch_size, "order": order, "instances": len(instances),
+           "sep_instances": info.n_sep, "threads": torch.get_num_threads()}
+    rec["shard"] = rel
+    write_net(Path(out) / rel, rec, instances, dtype, settings)
+    rec["seconds"] = round(time.monotonic() - t, 4)
+    return rec
+
+
+def _worker_init(threads: int | None) -> None:
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
+
+
+def _worker(job: dict) -> dict:
+    return _make_net(**job)
+
+
+def _run_jobs(jobs_list: list[dict], jobs: int, threads: int | None):
+    """Records in job order: from this process, or from ``jobs`` worker processes (at most
+    2 x jobs networks in flight)."""
+    if jobs <= 1 or len(jobs_list) <= 1:
+        for job in jobs_list:
+            yield _make_net(**job)
+        return
+    import collections
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork where there is one (Linux): workers start at once and need no `if __name__ ==
+    # "__main__"` guard in the caller's script; they only compute and write their shard
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)),
+                               mp_context=multiprocessing.get_context(method),
+                               initializer=_worker_init, initargs=(threads,))
+    try:
+        pending = collections.deque()
+        it = iter(jobs_list)
+        for job in it:
+            pending.append(pool.submit(_worker, job))
+            if len(pending) >= 2 * jobs:
+                break
+        while pending:
+            result = pending.popleft().result()
+            job = next(it, None)
+            if job is not None:
+                pending.append(pool.submit(_worker, job))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+__all__ = ["build_store", "net_statistics"]

@@ -1,0 +1,291 @@
+"""The torch implementations of the DSL's operations: one ``op_<name>`` function per op.
+
+This module imports nothing but ``torch`` (and ``math``), so it is the single definition of every
+operation: the registry rows (:mod:`primitives.ops`) call these functions, and ``gpnas export
+--format python`` embeds this module's own source in the standalone scorer it writes.
+
+Every function takes tensors of shape ``(L, *instance_shape)`` -- one row per layer instance --
+and returns a tensor with the same leading axis.  Reductions work on ``x.flatten(1)`` so rows never
+mix.  Values that overflow become NaN (never inf), so a program is either finite or marked invalid.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+NAN = float("nan")
+
+
+# -- numeric helpers --------------------------------------------------------------------------
+def _inf_to_nan(x: torch.Tensor) -> torch.Tensor:
+    """±inf -> NaN, in place: only ever called on a tensor the op itself just made."""
+    return torch.nan_to_num_(x, nan=NAN, posinf=NAN, neginf=NAN)
+
+
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """(L, ...) -> (L, n): each instance flattened."""
+    return x.reshape(x.shape[0], -1)
+
+
+def _as_float(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.to(like.dtype)
+
+
+def _square(x: torch.Tensor) -> torch.Tensor:
+    """The trailing (h, w) matrices cropped to min(h, w) square (a no-op for square maps)."""
+    n = min(x.shape[-2], x.shape[-1])
+    return x[..., :n, :n]
+
+
+def _finite_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows with a non-finite entry zeroed (so LAPACK never fails) and the mask of bad rows."""
+    bad = ~torch.isfinite(_rows(x)).all(dim=1)
+    if bad.any():
+        x = x.clone()
+        x[bad] = 0
+    return x, bad
+
+
+def _mask_rows(y: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
+    return y.masked_fill(bad, NAN) if bad.any() else y
+
+
+def _per_instance_mean(y: torch.Tensor) -> torch.Tensor:
+    return _rows(y).mean(dim=1)
+
+
+def _gram(a: torch.Tensor) -> torch.Tensor:
+    """Per instance: X = A.reshape(n, -1) with n = its first axis; returns X @ X^T (n x n)."""
+    x = a.reshape(a.shape[0], a.shape[1], -1)
+    return x @ x.transpose(1, 2)
+
+
+# -- element-wise -----------------------------------------------------------------------------
+def op_add(a, b):
+    return torch.add(a, b)
+
+
+def op_sub(a, b):
+    return torch.sub(a, b)
+
+
+def op_mul(a, b):
+    return _inf_to_nan(a * b)
+
+
+def op_lt(a, b):
+    return _as_float(a < b, a)
+
+
+def op_gt(a, b):
+    return _as_float(a > b, a)
+
+
+def op_eq(a, b):
+    return _as_float(a == b, a)
+
+
+def op_log(a):
+    """log(A), 0 where A <= 0 (the paper sets A <= 0 to 1 first)."""
+    return torch.log(torch.clamp(a, min=0)).nan_to_num_(nan=NAN, posinf=NAN, neginf=0.0)
+
+
+def op_abslog(a):
+    """log|A|, 0 where A == 0."""
+    return torch.log(torch.abs(a)).nan_to_num_(nan=NAN, posinf=NAN, neginf=0.0)
+
+
+def op_abs(a):
+    return torch.abs(a)
+
+
+def op_square(a):
+    return _inf_to_nan(a * a)
+
+
+def op_exp(a):
+    return _inf_to_nan(torch.exp(a))
+
+
+def op_relu(a):
+    return torch.relu(a)
+
+
+def op_sign(a):
+    return torch.sign(a)
+
+
+def op_heaviside(a):
+    return _as_float(a > 0, a)
+
+
+def op_invert(a):
+    """1 / A, 0 where A == 0."""
+    return _inf_to_nan(torch.where(a == 0, torch.zeros_like(a), 1 / a))
+
+
+def op_sigmoid(a):
+    return torch.sigmoid(a)
+
+
+def op_ones_like(a):
+    return torch.ones_like(a)
+
+
+def op_zeros_like(a):
+    return torch.zeros_like(a)
+
+
+def op_gt0(a):
+    return _as_float(a > 0, a)
+
+
+def op_lt0(a):
+    return _as_float(a < 0, a)
+
+
+# -- per-instance tensor ops ------------------------------------------------------------------
+def op_matmul(a, b):
+    """Matrix product of the trailing (h, w) matrices of each instance: ``A @ B``.
+
+    Activations are (B, C, H, W) with square feature maps, weights (C_out, C_in, k, k), so the
+    product is batched over batch/channel axes and keeps the type's shape.  Where the trailing
+    matrices are not square (a user's model), B is cut or zero-padded to (w, w) first.
+    Scalars are not matrices: this op has no scalar overload.
+    """
+    h, w = b.shape[-2], b.shape[-1]
+    if h != w:
+        b = F.pad(b[..., : min(h, w), :], (0, 0, 0, max(0, w - h)))
+    return _inf_to_nan(torch.matmul(a, b))
+
+
+def op_normalize(a):
+    """(A - mean(A)) / std(A) over each instance; 0 where that is undefined (paper: NaN -> 0)."""
+    r = _rows(a)
+    mean = r.mean(dim=1, keepdim=True)
+    std = r.std(dim=1, keepdim=True) if r.shape[1] > 1 else torch.zeros_like(mean)
+    # a constant instance has std 0 exactly, but its rounded mean can leave a spurious tiny
+    # std (which one depends on the batch's summation order): give it 0 as documented
+    std = std.masked_fill((r == r[:, :1]).all(dim=1, keepdim=True), 0.0)
+    out = (r - mean) / std
+    return torch.nan_to_num_(out, nan=0.0, posinf=0.0, neginf=0.0).reshape(a.shape)
+
+
+def op_softmax(a):
+    """Softmax over the instance's second axis: channels of activations, C_in of weights.
+
+    ``F.softmax`` on a 4-D tensor without ``dim`` uses axis 1; gpnas keeps that choice per
+    instance.  NaN input gives NaN.
+    """
+    return torch.softmax(a, dim=2)
+
+
+# -- reductions to one number per instance ----------------------------------------------------
+def op_frobenius(a):
+    return _inf_to_nan(torch.linalg.vector_norm(_rows(a), dim=1))
+
+
+def op_det(a):
+    """Mean determinant of the instance's trailing square matrices -> scalar.
+
+    The paper applies ``torch.det`` to a 4-D tensor, which gives one determinant per (h, w)
+    feature map (or k x k kernel); gpnas averages them per instance (the paper's mean
+    to_scalar), so the result is a per-instance scalar.  Non-square maps are cropped square.
+    """
+    a, bad = _finite_rows(_square(a))
+    d = torch.linalg.det(a)
+    return _mask_rows(_inf_to_nan(_per_instance_mean(d)), bad)
+
+
+def op_logdet(a):
+    """Mean log-determinant of the trailing square matrices -> scalar; 0 where det <= 0.
+
+    The paper sets NaN (negative determinant) to 0; gpnas does the same for a singular matrix
+    (log 0 = -inf), so the op is total.
+    """
+    a, bad = _finite_rows(_square(a))
+    sign, logabs = torch.linalg.slogdet(a)
+    d = torch.where(sign > 0, logabs, torch.zeros_like(logabs))
+    return _mask_rows(_per_instance_mean(d), bad)
+
+
+def op_sym_eig_ratio(a):
+    """Largest / smallest eigenvalue of G + G^T, G the gram matrix of the instance -> scalar.
+
+    As the paper: A.reshape(n, -1) (n = batch axis of activations, C_out of weights),
+    G = A @ A^T, symmetric eigenvalues e (ascending), e[-1] / e[0].  A zero smallest
+    eigenvalue gives NaN.  With batch size 1 an activation's gram is 1 x 1 and the ratio is 1.
+    """
+    a, bad = _finite_rows(a)
+    g = _gram(a)
+    e = torch.linalg.eigvalsh(g + g.transpose(1, 2))
+    return _mask_rows(_inf_to_nan(e[:, -1] / e[:, 0]), bad)
+
+
+def op_eig_ratio(a):
+    """Spread of the general eigenvalues of the trailing square matrices -> scalar.
+
+    The paper calls ``torch.eig`` on a (symmetric) gram matrix and divides its last by its
+    first eigenvalue in LAPACK's unsorted order, which is neither reproducible nor different
+    from SymEigRatio.  gpnas takes the eigenvalues of each (generally non-symmetric) feature
+    map or kernel, max|lambda| / min|lambda| (complex eigenvalues by modulus), averaged per
+    instance; a zero eigenvalue gives NaN.
+    """
+    a, bad = _finite_rows(_square(a))
+    lam = torch.linalg.eigvals(a).abs()
+    ratio = lam.amax(dim=-1) / lam.amin(dim=-1)
+    return _mask_rows(_inf_to_nan(_per_instance_mean(ratio)), bad)
+
+
+def op_normalized_sum(a):
+    """sum(A) / numel(A) per instance."""
+    return _rows(a).mean(dim=1)
+
+
+def op_l1_norm(a):
+    """sum(|A|) / numel(A) per instance."""
+    return _rows(a).abs().mean(dim=1)
+
+
+def op_hamming(a, b):
+    """Number of positions where heaviside(A) and heaviside(B) differ -> scalar (paper)."""
+    return _rows((a > 0) != (b > 0)).sum(dim=1).to(a.dtype)
+
+
+def op_kl_div(a, b):
+    """``KLDivLoss('batchmean')(A, B)`` per instance: sum(B * (log B - A)) / A.shape[0].
+
+    A is taken as log-probabilities and B as probabilities, as torch does; a negative entry
+    of B gives NaN (invalid), a zero entry contributes 0.
+    """
+    terms = F.kl_div(a, b, reduction="none")
+    return _inf_to_nan(_rows(terms).sum(dim=1) / a.shape[1])
+
+
+def op_cosine(a, b):
+    """Sum over the instance's first axis of the cosine similarity of the flattened rest.
+
+    As the paper: A.reshape(n, -1), B.reshape(n, -1), CosineSimilarity along the last axis,
+    summed.  Zero vectors give 0 (torch's eps).
+    """
+    x = a.reshape(a.shape[0], a.shape[1], -1)
+    y = b.reshape(b.shape[0], b.shape[1], -1)
+    return F.cosine_similarity(x, y, dim=-1).sum(dim=1)
+
+
+def op_numel(a):
+    """Number of elements of each instance -> scalar."""
+    n = a[0].numel() if a.shape[0] else 0
+    return torch.full((a.shape[0],), float(n), dtype=a.dtype, device=a.device)
+
+
+# -- to_scalar: a program's per-instance root value -> one number per instance ---------------
+def to_scalar_mean(x):
+    return x.reshape(x.shape[0], -1).mean(dim=1)
+
+
+def to_scalar_l2(x):
+    if x.dim() == 1:  # a scalar root is unchanged
+        return x
+    return torch.linalg.vector_norm(x.reshape(x.shape[0], -1), dim=1)
