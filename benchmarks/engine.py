@@ -29,7 +29,7 @@ from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
 from gpnas.evaluation.executor import SerialExecutor
 from gpnas.evaluation.naive import naive_net_scores
 from gpnas.search.representations import make_representation
-from gpnas.run.evolve import prepare
+from gpnas.run.prepare import prepare
 from gpnas.search.evaluator import Evaluator
 from gpnas.search.loop import Search
 from gpnas.evaluation.task import Task

@@ -4,7 +4,8 @@ import torch
 from scipy import stats
 
 from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
-from gpnas.evaluation.fitness import kendall, min_over_spaces, sample_nets, spearman
+from gpnas.evaluation.fitness import kendall, min_over_spaces, spearman
+from gpnas.search.sampling import sample_nets
 from gpnas.evaluation.naive import naive_net_scores
 from primitives import default_primitive_set
 from representations.ir import ProgramBuilder

@@ -27,7 +27,7 @@ def test_parallel_stream_equals_serial():
     programs = [lower(parse(t, pset), pset) for t in
                 ("numel(bn_out.data)", "frobenius(mul(weight, weight_grad.data))")]
     acc = np.array([70.0, 80.0, 60.0, 90.0, 75.0])
-    runs = [heldout.test_programs(programs, "nb201-cifar10", ARCHS, acc,
+    runs = [heldout.score_heldout(programs, "nb201-cifar10", ARCHS, acc,
                                   Engine(pset, EngineConfig()),
                                   progress=False, block=2, workers=w) for w in (1, 2)]
     for serial, parallel in zip(*runs):

@@ -41,8 +41,8 @@ from gpnas.config import RunConfig  # noqa: E402
 from gpnas.evaluation.engine import Engine, EngineConfig  # noqa: E402
 from gpnas.errors import GpnasError  # noqa: E402
 from gpnas.data.groundtruth import load_benchmark  # noqa: E402
-from gpnas.evaluation.heldout import test_programs  # noqa: E402
-from gpnas.run.evolve import split  # noqa: E402
+from gpnas.evaluation.heldout import score_heldout  # noqa: E402
+from gpnas.run.prepare import split  # noqa: E402
 from gpnas.run.rundir import RunDir  # noqa: E402
 from gpnas.data.spaces import get_space  # noqa: E402
 from primitives import default_primitive_set  # noqa: E402
@@ -151,7 +151,7 @@ def baseline_scores(space, archs, metrics, *, batch, seed, cache: Path) -> dict[
 def nasm_results(runs, space, archs, acc, pset) -> list[dict]:
     cfg = runs[0]["cfg"]
     engine = Engine(pset, EngineConfig(to_scalar=cfg.to_scalar, aggregate=cfg.aggregate))
-    return test_programs([r["ir"] for r in runs], space, archs, acc, engine,
+    return score_heldout([r["ir"] for r in runs], space, archs, acc, engine,
                          batch_size=cfg.batch_size, seed=cfg.stats_seed, order=cfg.order)
 
 

@@ -18,7 +18,9 @@ import numpy as np
 
 from gpnas.config import RunConfig
 from gpnas.search.representations import make_representation
-from gpnas.run.evolve import Outcome, prepare, test_and_report
+from gpnas.run.evolve import Outcome
+from gpnas.run.prepare import prepare
+from gpnas.run.report import test_and_report
 from gpnas.run.rundir import RunDir
 from gpnas.search.checkpoint import state_from_json
 from primitives import default_primitive_set

@@ -53,16 +53,14 @@ def score_networks(space: str, archs: list[str], metrics: list[str], *, seed: in
 
     ``batch_size`` overrides every data metric's default batch (not params, flops, synflow,
     which use one image's shape only); ZiCo needs at least 2."""
-    from rich.progress import Progress
-
-    from gpnas.console import err
+    from gpnas.console import progress_bar
     from gpnas.data.spaces import get_space
     from gpnas.data.stats.images import sample_images
 
     sp = get_space(space)
     images: dict[int, object] = {}
     scores = {m: np.empty(len(archs)) for m in metrics}
-    with Progress(console=err, disable=not progress, transient=True) as bar:
+    with progress_bar(progress) as bar:
         job = bar.add_task(label or f"{space}: {len(metrics)} metrics x {len(archs)} networks",
                            total=len(archs))
         for i, arch in enumerate(archs):

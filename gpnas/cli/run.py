@@ -46,7 +46,7 @@ def run_command(
     directory; --resume continues an interrupted run exactly.
     """
     from gpnas.config import RunConfig
-    from gpnas.run.evolve import execute
+    from gpnas.run import execute
     from gpnas.run.rundir import RunDir
 
     if resume:

@@ -14,7 +14,6 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ from primitives import TO_SCALAR, PrimitiveSet
 from representations.ir import Program
 
 from gpnas.evaluation.task import Task
+from gpnas.threads import torch_threads
 
 AGGREGATES = ("mean", "sum")
 
@@ -80,6 +80,14 @@ class EngineConfig:
     cost_budget: float = 400.0  # max estimated cost, in passes over one statistic of the task
     threads: int = 0  # blocks evaluated in parallel (0: torch's thread count, i.e. the cores)
 
+    @classmethod
+    def of(cls, settings, **overrides) -> "EngineConfig":
+        """The configuration for the ``to_scalar`` / ``aggregate`` of ``settings`` (a run's
+        configuration or a program file); ``overrides`` that are not None replace fields."""
+        values = {"to_scalar": settings.to_scalar, "aggregate": settings.aggregate}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
 
 class Engine:
     """Executes programs on tasks; see the module docstring."""
@@ -106,7 +114,9 @@ class Engine:
         jobs = [(gi, bi, group, rows) for gi, group in enumerate(task.groups)
                 for bi, rows in enumerate(self._blocks(group))]
         run = lambda job: self._run_block(program, task.uid, *job)  # noqa: E731
-        with torch.no_grad(), _single_threaded_torch():
+        # blocks run in parallel threads, each op on one core (intra-op threads on top of them
+        # oversubscribe the cores)
+        with torch.no_grad(), torch_threads(1):
             parts = list(self._pool.map(run, jobs) if self._pool else map(run, jobs))
         return torch.cat(parts) if parts else torch.zeros(0)
 
@@ -187,18 +197,6 @@ class Engine:
                         values[a] = None
             values[i] = v
         return self._to_scalar(values[program.output])
-
-
-@contextmanager
-def _single_threaded_torch():
-    """Blocks run in parallel threads, each op on one core: intra-op threads on top of them
-    oversubscribe the cores, and on a busy machine made small ops 20x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def aggregate(values: torch.Tensor, row_net: torch.Tensor, n_nets: int, how: str) -> np.ndarray:

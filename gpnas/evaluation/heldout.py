@@ -9,11 +9,10 @@ import os
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from representations.ir import Program
 
-from gpnas.console import err
+from gpnas.console import progress_bar
 from gpnas.evaluation.engine import Engine, InvalidProgram
 from gpnas.evaluation.fitness import kendall, spearman
 from gpnas.data.stats.collect import group_instances
@@ -51,7 +50,7 @@ def _blocks(space, archs, batch_size, seed, order, workers, block):
             yield [_as_tensors(net) for net in ready]
 
 
-def test_programs(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
+def score_heldout(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
                   engine: Engine, *, batch_size: int = 1, seed: int = 0, order: str = "rcb",
                   progress: bool = True, block: int = 16, workers: int | None = None) -> list[dict]:
     """Per program: kendall, spearman, n, invalid (reason or None) and the scores."""
@@ -59,9 +58,7 @@ def test_programs(programs: list[Program], space: str, archs: list[str], accurac
     workers = (os.cpu_count() or 1) if workers is None else workers
     scores = [np.empty(len(archs)) for _ in programs]
     invalid: list[str | None] = [None] * len(programs)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err, disable=not progress, transient=True) as bar:
+    with progress_bar(progress) as bar:
         job = bar.add_task(f"testing on {len(archs)} {space} networks", total=len(archs))
         blocks = _blocks(space, archs, batch_size, seed, order, min(workers, len(archs)), block)
         for start, per_net in zip(range(0, len(archs), block), blocks):

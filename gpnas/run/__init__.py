@@ -1,1 +1,17 @@
-"""TBD"""
+"""A whole run: prepare the data (:mod:`.prepare`), evolve (:mod:`.evolve`), test and report
+(:mod:`.report`), in a run directory (:mod:`.rundir`); and the representation ablation
+(:mod:`.ablation`)."""
+
+from __future__ import annotations
+
+from gpnas.config import RunConfig
+from gpnas.run.evolve import evolve
+from gpnas.run.prepare import prepare
+from gpnas.run.report import test_and_report
+from gpnas.run.rundir import RunDir
+
+
+def execute(cfg: RunConfig, rundir: RunDir, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) the search in ``rundir``, test the winners and write the results."""
+    data = prepare(cfg, progress)
+    return test_and_report([evolve(cfg, rundir, data, resume, progress)], data, progress)[0]

@@ -14,7 +14,10 @@ from gpnas.config import RunConfig
 from gpnas.console import err
 from gpnas.errors import GpnasError
 from gpnas.run.rundir import RunDir
-from gpnas.run.evolve import prepare, search, test_and_report
+from gpnas.run.evolve import evolve
+from gpnas.run.plots import png
+from gpnas.run.prepare import prepare
+from gpnas.run.report import test_and_report
 
 VARIANTS = {
     "tree": {"repr": "tree"},
@@ -41,7 +44,7 @@ def run_ablation(base: RunConfig, variants: list[str], seeds: list[int], out: Pa
                 rundir.create(cfg.to_dict())
             if progress:
                 err.print(f"[bold]{variant}[/], seed {seed}")
-            outcomes.append(search(cfg, rundir, data, resume, progress, max_evaluations,
+            outcomes.append(evolve(cfg, rundir, data, resume, progress, max_evaluations,
                                    max_seconds))
             labels.append((variant, seed))
     results = test_and_report(outcomes, data, progress)
@@ -49,8 +52,8 @@ def run_ablation(base: RunConfig, variants: list[str], seeds: list[int], out: Pa
     summary["settings"] = {"base": base.to_dict(), "variants": variants, "seeds": seeds,
                            "max_evaluations": max_evaluations, "max_seconds": max_seconds}
     write_atomic(out / "ablation.json", json.dumps(summary, indent=2))
-    (out / "ablation.md").write_text(to_markdown(summary))
-    plot(summary, out / "ablation.png")
+    write_atomic(out / "ablation.md", to_markdown(summary))
+    write_atomic(out / "ablation.png", plot(summary))
     return summary
 
 
@@ -114,7 +117,7 @@ def to_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(summary: dict, path: Path) -> None:
+def plot(summary: dict) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,6 +146,4 @@ def plot(summary: dict, path: Path) -> None:
     ax2.legend()
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return png(fig)

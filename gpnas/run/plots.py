@@ -1,8 +1,9 @@
-"""Plots of a run: the fitness curve and score-vs-accuracy scatter of the best program."""
+"""Plots of a run: the fitness curve and score-vs-accuracy scatter of the best program, as PNG
+bytes (the run directory writes them atomically)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 
 import matplotlib
 
@@ -10,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def fitness_curve(log: list[dict], path: Path) -> None:
+def fitness_curve(log: list[dict]) -> bytes:
     gens = [r["generation"] for r in log]
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, label in (("best_fitness", "best"), ("median_fitness", "median")):
@@ -20,12 +21,10 @@ def fitness_curve(log: list[dict], path: Path) -> None:
     ax.set_ylabel("fitness (min Kendall tau over sampled spaces)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return png(fig)
 
 
-def score_scatter(per_space: dict[str, tuple], title: str, path: Path) -> None:
+def score_scatter(per_space: dict[str, tuple], title: str) -> bytes:
     """per_space: space -> (scores, accuracies, kendall tau)."""
     n = max(1, len(per_space))
     fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 4), squeeze=False)
@@ -36,6 +35,13 @@ def score_scatter(per_space: dict[str, tuple], title: str, path: Path) -> None:
         ax.set_ylabel("accuracy (%)")
         ax.grid(alpha=0.3)
     fig.suptitle(title[:120], fontsize=8)
+    return png(fig)
+
+
+def png(fig) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
+    return buf.getvalue()

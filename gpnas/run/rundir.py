@@ -25,10 +25,19 @@ class RunDir:
         if (self.path / "checkpoint.json").exists():
             raise GpnasError(f"{self.path} already holds a run; use --resume {self.path} or "
                              "another --out")
-        self.path.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path / "config.json", json.dumps(config, indent=2))
-        (self.path / "log.jsonl").write_text("")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GpnasError(f"cannot create the run directory {self.path}: "
+                             f"{exc.strerror or exc}") from None
+        self.write("config.json", json.dumps(config, indent=2))
+        self.write("log.jsonl", "")
         return self
+
+    def write(self, name: str, data: str | bytes) -> None:
+        """Write the file ``name`` of the run directory atomically (all writes go here, except
+        the log's appends)."""
+        write_atomic(self.path / name, data)
 
     def read_json(self, name: str) -> dict:
         f = self.path / name
@@ -46,7 +55,7 @@ class RunDir:
         return self.read_json("checkpoint.json") if (self.path / "checkpoint.json").exists() else None
 
     def save_checkpoint(self, state: dict) -> None:
-        write_atomic(self.path / "checkpoint.json", json.dumps(state))
+        self.write("checkpoint.json", json.dumps(state))
 
     def append_log(self, record: dict) -> None:
         with open(self.path / "log.jsonl", "a") as f:
@@ -61,7 +70,4 @@ class RunDir:
     def truncate_log(self, last_generation: int) -> None:
         """Drop records past the checkpoint (written before a kill, recomputed on resume)."""
         kept = [r for r in self.log() if r["generation"] <= last_generation]
-        write_atomic(self.path / "log.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
-
-    def write_results(self, results: dict) -> None:
-        write_atomic(self.path / "results.json", json.dumps(results, indent=2))
+        self.write("log.jsonl", "".join(json.dumps(r) + "\n" for r in kept))

@@ -23,7 +23,7 @@ from representations.ir import Program
 
 from gpnas.config import RunConfig
 from gpnas.errors import GpnasError
-from gpnas.evaluation.fitness import sample_nets
+from gpnas.search.sampling import sample_nets
 from gpnas.search.evaluator import Evaluation, Evaluator
 from gpnas.search.halloffame import Entry, HallOfFame
 from gpnas.search.selection import double_tournament, top_k, tournament
