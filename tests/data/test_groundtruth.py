@@ -3,7 +3,6 @@
 import io
 import json
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from gpnas.errors import GpnasError
 from gpnas.data.groundtruth import (Benchmark, load_benchmark, load_csv_benchmark, load_nds_json,
                                naslib_tuple_to_arch)
 from gpnas.data.spaces import get_space
+from paths import BENCHDATA
 
-BENCHDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchdata"
 needs_benchdata = pytest.mark.skipif(
     not BENCHDATA.is_dir(),
     reason=f"benchmark data not found at {BENCHDATA} (../shared/benchdata from the repo root)")

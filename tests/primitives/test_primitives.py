@@ -15,7 +15,6 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import sympy
@@ -28,8 +27,8 @@ from primitives import (
     ACT, ALL_TYPES, BN, OPS, SCALAR, STATISTICS, WEIGHT, Op, PrimitiveError, PrimitiveSet,
     Signature, default_primitive_set,
 )
+from paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 NAN = float("nan")
 
 FAST = settings(

@@ -9,7 +9,6 @@ import pickle
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,10 +20,11 @@ from primitives import PrimitiveError
 from representations.tree import Tree, TreeNode, TreeRepresentation, check, from_json, lower, parse
 from representations.tree import create, crossover, mutation
 from representations.tree.genome import canonical_text
+from paths import REPO
 
 PSET = primitives.default_primitive_set()
 TYPES = PSET.types
-ROOT = Path(__file__).resolve().parents[1]
+
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -300,11 +300,12 @@ def test_same_seed_same_trees_whatever_the_global_rngs():
 
 def test_same_seed_same_trees_across_processes():
     """String hashing differs per process; results must not depend on it."""
-    code = ("import hashlib, sys; sys.path.insert(0, 'tests'); from test_tree import run_sequence;"
+    code = ("import hashlib, sys; sys.path[:0] = ['tests', 'tests/representations']; "
+            "from test_tree import run_sequence;"
             "print(hashlib.sha1('|'.join(run_sequence(7)).encode()).hexdigest())")
     hashseed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
     env = {**os.environ, "PYTHONHASHSEED": hashseed}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True,
                          capture_output=True, text=True).stdout.strip()
     assert out == hashlib.sha1("|".join(run_sequence(7)).encode()).hexdigest()
 

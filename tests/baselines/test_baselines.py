@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,9 @@ from gpnas.baselines.jacob_cov import jacob_cov_score
 from gpnas.baselines.naswot import hamming_kernel, naswot
 from gpnas.baselines.size import flops, num_params
 from gpnas.errors import GpnasError
+from paths import BENCHDATA
 
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "benchdata"
+BENCH = BENCHDATA
 needs_bench = pytest.mark.skipif(not BENCH.is_dir(), reason=f"benchmark data not found at {BENCH} "
                                  "(the shared/benchdata checkout beside the repository)")
 

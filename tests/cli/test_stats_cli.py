@@ -2,15 +2,14 @@
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from gpnas.config import BENCH_DIR_ENV
 from gpnas.cli import app, main
+from paths import BENCHDATA
 
-BENCHDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchdata"
 needs_benchdata = pytest.mark.skipif(
     not BENCHDATA.is_dir(),
     reason=f"benchmark data not found at {BENCHDATA} (../shared/benchdata from the repo root)")
