@@ -36,7 +36,7 @@ def ablate_command(
     space, program size / effective length, invalid rate, evaluations/s, wall time),
     ablation.json and ablation.png.
     """
-    from gpnas.run.ablation import run_ablation
+    from gpnas.run.ablation import run_ablation, to_markdown
     from gpnas.config import RunConfig
 
     flags = {"spaces": space, "bench_dir": bench_dir, "generations": generations,
@@ -56,8 +56,5 @@ def ablate_command(
     variants = [v.strip() for v in reprs.split(",") if v.strip()]
     summary = run_ablation(cfg, variants, list(range(seeds)), Path(out), max_evaluations,
                            max_seconds, progress=not quiet)
-    from gpnas.run.ablation import to_markdown
-
-    out_md = to_markdown(summary)
-    print(out_md)
+    print(to_markdown(summary))
     err.print(f"ablation written to {out}/ablation.md, ablation.json, ablation.png")

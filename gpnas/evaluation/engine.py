@@ -22,10 +22,10 @@ import torch
 from primitives import TO_SCALAR, PrimitiveSet
 from representations.ir import Program
 
+from gpnas.config import AGGREGATES
 from gpnas.evaluation.task import Task
 from gpnas.threads import torch_threads
 
-AGGREGATES = ("mean", "sum")
 
 
 class InvalidProgram(Exception):

@@ -24,13 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpnas.config import AGGREGATES, ORDERS, TO_SCALARS
 from gpnas.errors import GpnasError
 
 FORMAT = "gpnas-program"
 VERSION = 1
-TO_SCALARS = ("mean", "l2")
-AGGREGATES = ("mean", "sum")
-ORDERS = ("rcb", "cbr")
 
 EZNAS_A_NOTE = (
     "EZNAS-A is not built in: the paper's text names only its input (the conv weight gradient "

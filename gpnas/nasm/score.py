@@ -132,9 +132,8 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
         raise GpnasError(f"the model has no {pattern} instance (nn.ReLU, nn.Conv2d and "
                          "nn.BatchNorm2d modules called in that order); it cannot be scored")
     task = Task("model", group_instances([instances]), np.zeros(1))
-    engine = Engine(pset, EngineConfig(to_scalar=to_scalar or pf.to_scalar,
-                                       aggregate=aggregate or pf.aggregate,
-                                       cost_budget=float("inf"), cache_bytes=0))
+    engine = Engine(pset, EngineConfig.of(pf, to_scalar=to_scalar, aggregate=aggregate,
+                                          cost_budget=float("inf"), cache_bytes=0))
     prog = pf.program.pruned()
     try:
         score = float(engine.net_scores(prog, task)[0])
