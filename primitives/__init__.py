@@ -1,19 +1,48 @@
-"""The gpnas DSL: typed, batched, total primitive operations with sympy translations."""
+"""The gpnas DSL: typed, batched, total primitive operations with sympy translations.
 
+:func:`default_primitive_set` is the paper's DSL (34 operations over 22 statistics);
+:func:`primitive_set` adds named extensions (:data:`EXTENSIONS`), e.g. ``network``: network-level
+programs with evolvable aggregation over layer instances.
+"""
+
+from .network import NETWORK
 from .ops import OPS
-from .registry import Op, PrimitiveError, PrimitiveSet, Signature
+from .registry import Extension, Op, PrimitiveError, PrimitiveSet, Signature
 from .scalarize import TO_SCALAR
 from .terminals import INPUTS, PER_INPUT, STAT_NAMES, STATISTICS
-from .types import ACT, ALL_TYPES, BN, SCALAR, TENSOR_TYPES, WEIGHT
+from .types import ACT, ALL_TYPES, BN, KNOWN_TYPES, NET, SCALAR, TENSOR_TYPES, WEIGHT
+
+#: the DSL's extensions by name, in the order they are applied
+EXTENSIONS: dict[str, Extension] = {NETWORK.name: NETWORK}
+
+
+def primitive_set(*extensions: str) -> PrimitiveSet:
+    """The paper's DSL with the named extensions; PrimitiveError for an unknown name."""
+    unknown = [e for e in extensions if e not in EXTENSIONS]
+    if unknown:
+        raise PrimitiveError(f"unknown DSL extension(s) {unknown}; known: {list(EXTENSIONS)}")
+    chosen = [ext for name, ext in EXTENSIONS.items() if name in extensions]
+    terminals = dict(STATISTICS)
+    ops = list(OPS)
+    for ext in chosen:
+        terminals.update(ext.terminals)
+        ops = [ext.extend(op) for op in ops] + list(ext.ops)
+    return PrimitiveSet(terminals, ops)
 
 
 def default_primitive_set() -> PrimitiveSet:
     """The paper's 34 operations over the 22 network statistics."""
-    return PrimitiveSet(STATISTICS, OPS)
+    return primitive_set()
+
+
+def full_primitive_set() -> PrimitiveSet:
+    """Every extension: reads any program gpnas writes."""
+    return primitive_set(*EXTENSIONS)
 
 
 __all__ = [
-    "ACT", "ALL_TYPES", "BN", "INPUTS", "OPS", "Op", "PER_INPUT", "PrimitiveError",
-    "PrimitiveSet", "SCALAR", "STATISTICS", "STAT_NAMES", "Signature", "TENSOR_TYPES",
-    "TO_SCALAR", "WEIGHT", "default_primitive_set",
+    "ACT", "ALL_TYPES", "BN", "EXTENSIONS", "Extension", "INPUTS", "KNOWN_TYPES", "NET", "OPS",
+    "Op", "PER_INPUT", "PrimitiveError", "PrimitiveSet", "SCALAR", "STATISTICS", "STAT_NAMES",
+    "Signature", "TENSOR_TYPES", "TO_SCALAR", "WEIGHT", "default_primitive_set",
+    "full_primitive_set", "primitive_set",
 ]

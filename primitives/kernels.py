@@ -11,6 +11,9 @@ mix.  Values that overflow become NaN (never inf), so a program is either finite
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
@@ -289,3 +292,94 @@ def to_scalar_l2(x):
     if x.dim() == 1:  # a scalar root is unchanged
         return x
     return torch.linalg.vector_norm(x.reshape(x.shape[0], -1), dim=1)
+
+
+# -- network level: per-instance values -> one number per network ----------------------------
+class Layers(NamedTuple):
+    """Where each instance row of a batch of networks sits.
+
+    ``net[i]``: the network of row i (0..n_nets-1, every network has a row); ``depth[i]``: its
+    relative depth (position + 1) / instances in (0, 1]; ``order``: the rows sorted by network,
+    then by execution position.  One network's instances in execution order are
+    ``Layers(zeros, 1, depth, arange)``.
+    """
+
+    net: torch.Tensor
+    n_nets: int
+    depth: torch.Tensor
+    order: torch.Tensor
+
+
+def _net_sum(x, layers):
+    return torch.zeros(layers.n_nets, dtype=x.dtype, device=x.device).index_add_(0, layers.net, x)
+
+
+def _net_count(layers, like):
+    return torch.bincount(layers.net, minlength=layers.n_nets).to(like.dtype)
+
+
+def _net_extreme(x, layers, how):
+    out = torch.zeros(layers.n_nets, dtype=x.dtype, device=x.device)
+    return out.scatter_reduce_(0, layers.net, x, how, include_self=False)
+
+
+def _steps(x, layers):
+    """Differences of consecutive instances of one network (execution order) and their
+    network."""
+    xs, ns = x[layers.order], layers.net[layers.order]
+    same = ns[1:] == ns[:-1]
+    return (xs[1:] - xs[:-1])[same], ns[1:][same]
+
+
+def agg_mean(x, layers):
+    """Mean over the network's instances."""
+    return _inf_to_nan(_net_sum(x, layers) / _net_count(layers, x))
+
+
+def agg_sum(x, layers):
+    """Sum over the network's instances."""
+    return _inf_to_nan(_net_sum(x, layers))
+
+
+def agg_max(x, layers):
+    """Largest value among the network's instances."""
+    return _net_extreme(x, layers, "amax")
+
+
+def agg_min(x, layers):
+    """Smallest value among the network's instances."""
+    return _net_extreme(x, layers, "amin")
+
+
+def agg_std(x, layers):
+    """Standard deviation over the network's instances (population; 0 for one instance)."""
+    mean = _net_sum(x, layers) / _net_count(layers, x)
+    dev = x - mean[layers.net]
+    return _inf_to_nan(torch.sqrt(_net_sum(dev * dev, layers) / _net_count(layers, x)))
+
+
+def agg_depth_mean(x, layers):
+    """Mean weighted by relative depth: sum(d x) / sum(d), deeper instances count more."""
+    d = layers.depth.to(x.dtype)
+    return _inf_to_nan(_net_sum(d * x, layers) / _net_sum(d, layers))
+
+
+def agg_diff_min(x, layers):
+    """Smallest change between consecutive instances (execution order); 0 for one instance."""
+    d, n = _steps(x, layers)
+    out = torch.zeros(layers.n_nets, dtype=x.dtype, device=x.device)
+    return out.scatter_reduce_(0, n, d, "amin", include_self=False)
+
+
+def agg_diff_mean(x, layers):
+    """Mean change between consecutive instances (execution order); 0 for one instance."""
+    d, n = _steps(x, layers)
+    total = torch.zeros(layers.n_nets, dtype=x.dtype, device=x.device).index_add_(0, n, d)
+    return _inf_to_nan(total / (_net_count(layers, x) - 1).clamp_min(1))
+
+
+def size_terms(weight_shape, bn_shape) -> tuple[float, float]:
+    """(conv parameters, multiply-accumulates per image) of one instance, from its shapes:
+    ``numel(weight)`` and ``C_out H' W' x (C_in / groups) k k``."""
+    return float(math.prod(weight_shape)), float(math.prod(bn_shape[1:]) *
+                                                 math.prod(weight_shape[1:]))

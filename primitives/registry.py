@@ -8,13 +8,13 @@ collection of rows plus typed terminals; building one checks that every type can
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping
 
 import sympy
 import torch
 
-from .types import ALL_TYPES
+from .types import KNOWN_TYPES
 
 
 class PrimitiveError(ValueError):
@@ -67,7 +67,7 @@ class Op:
         return None
 
 
-KINDS = ("elementwise", "reduction", "linalg")
+KINDS = ("elementwise", "reduction", "linalg", "aggregation")
 
 
 def validate_op(op: Op) -> None:
@@ -85,8 +85,8 @@ def validate_op(op: Op) -> None:
         raise PrimitiveError(f"op {op.name!r}: all signatures need the same arity >= 1")
     for sig in op.signatures:
         for t in (*sig.inputs, sig.output):
-            if t not in ALL_TYPES:
-                raise PrimitiveError(f"op {op.name!r}: unknown type {t!r} (known: {ALL_TYPES})")
+            if t not in KNOWN_TYPES:
+                raise PrimitiveError(f"op {op.name!r}: unknown type {t!r} (known: {KNOWN_TYPES})")
     if op.kind not in KINDS:
         raise PrimitiveError(f"op {op.name!r}: kind must be one of {KINDS}")
     if not (op.cost > 0 and math.isfinite(op.cost)):
@@ -137,7 +137,7 @@ class PrimitiveSet:
     def check(self) -> None:
         """Type reachability: every type used anywhere must be producible by a finite tree."""
         for name, t in self.terminals.items():
-            if t not in ALL_TYPES:
+            if t not in KNOWN_TYPES:
                 raise PrimitiveError(f"terminal {name!r} has unknown type {t!r}")
         height = {t: 0 for t in set(self.terminals.values())}
         changed = True
@@ -179,7 +179,7 @@ class PrimitiveSet:
 
     @property
     def types(self) -> tuple[str, ...]:
-        return tuple(t for t in ALL_TYPES if t in self.min_height)
+        return tuple(t for t in KNOWN_TYPES if t in self.min_height)
 
     def terminals_of(self, t: str) -> list[str]:
         return [name for name, tt in self.terminals.items() if tt == t]
@@ -194,3 +194,21 @@ class PrimitiveSet:
     def subset(self, names: Iterable[str]) -> "PrimitiveSet":
         """A primitive set with only the named ops (checked for reachability)."""
         return PrimitiveSet(self.terminals, [self[n] for n in names])
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A named addition to the paper's DSL: new terminals, new ops, and new signatures of
+    existing ops (``overload(op)`` returns the extra signatures of ``op``, often none).
+    Extension ops take paper ids of their own range, so sequential genomes stay unambiguous."""
+
+    name: str
+    doc: str
+    terminals: Mapping[str, str]
+    ops: tuple[Op, ...]
+    overload: Callable[[Op], tuple[Signature, ...]] = lambda op: ()
+
+    def extend(self, op: Op) -> Op:
+        """``op`` with this extension's extra signatures (itself when there are none)."""
+        extra = tuple(s for s in self.overload(op) if s not in op.signatures)
+        return replace(op, signatures=op.signatures + extra) if extra else op

@@ -1,12 +1,15 @@
 """Value types of the DSL.
 
-Every value a program handles is one row per layer instance (ReLU-Conv-BN instance), so every
-type below is *per instance*; at run time a value carries a leading batch axis of instances.
+The paper's types are *per instance* (one row per ReLU-Conv-BN layer instance; at run time a
+value carries a leading axis of instances):
 
 * ``act``    - tensors shaped like the ReLU input/output (= the conv input): (B, C_in, H, W)
 * ``bn``     - tensors shaped like the BatchNorm output (= the conv output): (B, C_out, H', W')
 * ``weight`` - tensors shaped like the conv weight: (C_out, C_in / groups, k, k)
 * ``scalar`` - one number per instance
+
+Extensions of the DSL (:mod:`primitives.extensions`) add types of their own, e.g. ``net``: one
+number per network (the value of a network-level program).
 
 Binary element-wise operations only combine values of one type, so a type-correct program can
 never meet a shape mismatch at run time.
@@ -16,6 +19,10 @@ ACT = "act"
 BN = "bn"
 WEIGHT = "weight"
 SCALAR = "scalar"
+NET = "net"
 
 TENSOR_TYPES: tuple[str, ...] = (ACT, BN, WEIGHT)
+#: the paper's types: every value is per layer instance
 ALL_TYPES: tuple[str, ...] = (ACT, BN, WEIGHT, SCALAR)
+#: every type a primitive set may use, in a fixed order
+KNOWN_TYPES: tuple[str, ...] = (*ALL_TYPES, NET)
