@@ -40,7 +40,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def populations(cfg: RunConfig, data, pset):
     """Programs of generations 0 and 1 of a real tree search."""
-    rep = make_representation(cfg, pset)
+    rep = make_representation(cfg)
     d = data[cfg.spaces[0]]
     recorded: list[list] = []
     executor = SerialExecutor({cfg.spaces[0]: str(d.store.path)}, EngineConfig())

@@ -19,10 +19,19 @@ BLOAT_CONTROLS = ("parsimony", "double-tournament", "none")
 ORDERS = ("rcb", "cbr")
 #: a tensor-valued program root -> one number per instance (``primitives.TO_SCALAR``)
 TO_SCALARS = ("mean", "l2")
-#: per-instance values -> one score per network
+#: per-instance values -> one score per network (the paper's fixed form)
 AGGREGATES = ("mean", "sum")
+#: how a program becomes a network score: ``paper`` -- mean (or ``aggregate``) over instances of
+#: ``to_scalar`` of a per-instance expression, as EZNAS; ``evolved`` -- the program is
+#: network-level (the ``network`` DSL extension): aggregation, depth and size terms are evolved
+AGGREGATIONS = ("paper", "evolved")
 #: environment variable naming the ground-truth directory (``--bench-dir``)
 BENCH_DIR_ENV = "GPNAS_BENCH_DIR"
+
+
+def dsl_of(aggregation: str) -> tuple[str, ...]:
+    """The DSL extensions (``primitives.EXTENSIONS``) of an aggregation form."""
+    return ("network",) if aggregation == "evolved" else ()
 
 
 @dataclass
@@ -57,8 +66,9 @@ class RunConfig:
     batch_size: int = 1
     order: str = "rcb"
     stats_seed: int = 0  # seed of network initialisation and inputs
-    to_scalar: str = "mean"
-    aggregate: str = "mean"
+    to_scalar: str = "mean"  # the paper form's per-instance reduction
+    aggregate: str = "mean"  # the paper form's reduction over instances
+    aggregation: str = "paper"  # paper | evolved (network-level programs)
     probe_nets: int = 2  # networks of the validity / equivalence probe
     workers: int = 1
 
@@ -87,7 +97,13 @@ class RunConfig:
         need(self.order in ORDERS, f"order must be one of {ORDERS}")
         need(self.to_scalar in TO_SCALARS, f"to_scalar must be one of {TO_SCALARS}")
         need(self.aggregate in AGGREGATES, f"aggregate must be one of {AGGREGATES}")
+        need(self.aggregation in AGGREGATIONS, f"aggregation must be one of {AGGREGATIONS}")
         return self
+
+    @property
+    def dsl(self) -> tuple[str, ...]:
+        """The DSL extensions the search uses (none: the paper's 34 operations)."""
+        return dsl_of(self.aggregation)
 
     def rngs(self) -> tuple[np.random.Generator, np.random.Generator]:
         """Two independent streams: the data split (from data_seed) and the search (seed)."""

@@ -5,6 +5,8 @@
 programs with evolvable aggregation over layer instances.
 """
 
+import functools
+
 from .network import NETWORK
 from .ops import OPS
 from .registry import Extension, Op, PrimitiveError, PrimitiveSet, Signature
@@ -35,8 +37,10 @@ def default_primitive_set() -> PrimitiveSet:
     return primitive_set()
 
 
+@functools.lru_cache(maxsize=1)
 def full_primitive_set() -> PrimitiveSet:
-    """Every extension: reads any program gpnas writes."""
+    """Every extension: reads and evaluates any program gpnas writes (one shared instance:
+    do not register ops into it)."""
     return primitive_set(*EXTENSIONS)
 
 

@@ -33,22 +33,29 @@ NET_TERMINALS: dict[str, str] = {"net_instances": NET, "net_params": NET, "net_m
 _AGG = (Signature((SCALAR,), NET),)
 
 
-def _agg(name: str, paper_id: int, fn, doc: str, assumptions: tuple[str, ...] = ()) -> Op:
+def _agg(name: str, paper_id: int, fn, latex: str, assumptions: tuple[str, ...] = ()) -> Op:
     f = sympy.Function(name)
-    return Op(name, paper_id, _AGG, fn, lambda a: f(a), 1, "aggregation", doc,
-              atom_assumptions=assumptions)
+    return Op(name, paper_id, _AGG, fn, lambda a: f(a), 1, "aggregation", fn.__doc__,
+              atom_assumptions=assumptions, latex=latex)
 
 
+#: the layer index l runs over the network's instances in execution order
 AGGREGATIONS: tuple[Op, ...] = (
-    _agg("layer_mean", 100, K.agg_mean, K.agg_mean.__doc__),
-    _agg("layer_sum", 101, K.agg_sum, K.agg_sum.__doc__),
-    _agg("layer_max", 102, K.agg_max, K.agg_max.__doc__),
-    _agg("layer_min", 103, K.agg_min, K.agg_min.__doc__),
-    _agg("layer_std", 104, K.agg_std, K.agg_std.__doc__, ("nonnegative",)),
-    _agg("layer_depth_mean", 105, K.agg_depth_mean, K.agg_depth_mean.__doc__),
-    _agg("layer_diff_min", 106, K.agg_diff_min, K.agg_diff_min.__doc__),
-    _agg("layer_diff_mean", 107, K.agg_diff_mean, K.agg_diff_mean.__doc__),
+    _agg("layer_mean", 100, K.agg_mean, r"\operatorname*{{mean}}_{{l}} {0}"),
+    _agg("layer_sum", 101, K.agg_sum, r"\sum_{{l}} {0}"),
+    _agg("layer_max", 102, K.agg_max, r"\max_{{l}} {0}"),
+    _agg("layer_min", 103, K.agg_min, r"\min_{{l}} {0}"),
+    _agg("layer_std", 104, K.agg_std, r"\operatorname*{{std}}_{{l}} {0}", ("nonnegative",)),
+    _agg("layer_depth_mean", 105, K.agg_depth_mean,
+         r"\frac{{\sum_{{l}} d_{{l}} {0}}}{{\sum_{{l}} d_{{l}}}}"),
+    _agg("layer_diff_min", 106, K.agg_diff_min, r"\min_{{l}} \Delta_{{l}} {0}"),
+    _agg("layer_diff_mean", 107, K.agg_diff_mean, r"\operatorname*{{mean}}_{{l}} \Delta_{{l}} {0}"),
 )
+ASSUMPTIONS = {"layer_position": ("nonnegative",), "layer_depth": ("positive",),
+               "net_instances": ("positive",), "net_params": ("positive",),
+               "net_macs": ("positive",)}
+LATEX = {"layer_position": "p_{l}", "layer_depth": "d_{l}", "net_instances": "L",
+         "net_params": r"N_{\mathrm{params}}", "net_macs": r"N_{\mathrm{MACs}}"}
 
 
 def _net_overload(op: Op) -> tuple[Signature, ...]:
@@ -60,4 +67,4 @@ def _net_overload(op: Op) -> tuple[Signature, ...]:
 
 
 NETWORK = Extension("network", __doc__.split("\n\n")[0], {**LAYER_TERMINALS, **NET_TERMINALS},
-                    AGGREGATIONS, _net_overload)
+                    AGGREGATIONS, _net_overload, LATEX, ASSUMPTIONS)

@@ -54,6 +54,9 @@ class Op:
     #: sympy assumptions (e.g. ``("nonnegative",)``) that hold for every value of an opaque op,
     #: so simplification may use them when the application stands as an atom
     atom_assumptions: tuple[str, ...] = ()
+    #: LaTeX of an application, ``{0}``, ``{1}`` standing for the arguments (default: the op's
+    #: name as an operator)
+    latex: str | None = None
 
     @property
     def arity(self) -> int:
@@ -207,6 +210,10 @@ class Extension:
     terminals: Mapping[str, str]
     ops: tuple[Op, ...]
     overload: Callable[[Op], tuple[Signature, ...]] = lambda op: ()
+    #: LaTeX symbols of the extension's terminals
+    latex: Mapping[str, str] = field(default_factory=dict)
+    #: sympy assumptions that hold for every value of a terminal (e.g. ``("positive",)``)
+    assumptions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def extend(self, op: Op) -> Op:
         """``op`` with this extension's extra signatures (itself when there are none)."""

@@ -6,18 +6,23 @@ import numpy as np
 import torch
 
 from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
-from primitives import default_primitive_set
+from primitives import default_primitive_set, full_primitive_set, primitive_set
 from representations.ir import ProgramBuilder
 from representations.tree import TreeRepresentation
 from paths import REPO as ROOT  # noqa: F401  (re-exported for the tests)
 
 PSET = default_primitive_set()
 TREE = TreeRepresentation(PSET, min_depth=2, max_depth=4)
+NETWORK_TREE = TreeRepresentation(primitive_set("network"), root_type="net")
 
 
 def parse(text):
-    """The IR program of a tree's text."""
-    return TREE.lower(TREE.parse(text))
+    """The IR program of a tree's text (the paper's DSL, or network-level with the ``network``
+    extension when the text uses it)."""
+    try:
+        return TREE.lower(TREE.parse(text))
+    except Exception:
+        return NETWORK_TREE.lower(NETWORK_TREE.parse(text))
 
 MODEL_SOURCE = '''
 import torch
@@ -78,7 +83,8 @@ def env(pythonpath: str | None = None) -> dict:
 
 
 def scores(program, task, to_scalar="mean", aggregate="mean"):
-    eng = Engine(PSET, EngineConfig(to_scalar=to_scalar, aggregate=aggregate, cache_bytes=0))
+    eng = Engine(full_primitive_set(), EngineConfig(to_scalar=to_scalar, aggregate=aggregate,
+                                                    cache_bytes=0))
     try:
         return eng.net_scores(program, task)
     except InvalidProgram as exc:

@@ -23,13 +23,19 @@ def fake_task(n_nets: int, seed: int, kind: str = "nb201-like", space: str = "fa
     """Every network gets 1..3 instances of every layer kind; accuracies are random."""
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    groups = []
+    groups, groups_of = [], []
     for shapes in SHAPE_SETS[kind]:
         per_net = rng.integers(1, 4, size=n_nets)
         net = torch.repeat_interleave(torch.arange(n_nets), torch.as_tensor(per_net))
+        groups_of.append(net)
         tensors = {}
         for name, t in STATISTICS.items():
             shape = {"act": shapes[0], "bn": shapes[1], "weight": shapes[2]}[t]
             tensors[name] = torch.randn(len(net), *shape, generator=gen)
-        groups.append(InstanceGroup(net=net, tensors=tensors))
-    return Task(space, groups, rng.uniform(50, 95, size=n_nets))
+        groups.append((net, tensors))
+    # execution positions: each network's instances of all groups, in a random order
+    order = {n: iter(rng.permutation(sum(int((g == n).sum()) for g in groups_of)).tolist())
+             for n in range(n_nets)}
+    out = [InstanceGroup(net=net, position=torch.tensor([next(order[int(n)]) for n in net]),
+                         tensors=tensors) for net, tensors in groups]
+    return Task(space, out, rng.uniform(50, 95, size=n_nets))

@@ -23,7 +23,6 @@ from gpnas.run.prepare import prepare
 from gpnas.run.report import test_and_report
 from gpnas.run.rundir import RunDir
 from gpnas.search.checkpoint import state_from_json
-from primitives import default_primitive_set
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
     for path in args.runs:
         rd = RunDir(path)
         cfg = replace(RunConfig.from_dict(rd.config()), test_nets=args.test_nets).validate()
-        rep = make_representation(cfg, default_primitive_set())
+        rep = make_representation(cfg)
         outcomes.append(Outcome(cfg, rd, state_from_json(rd.checkpoint(), rep), rep))
     data = prepare(outcomes[0].cfg)
     results = test_and_report(outcomes, data)

@@ -14,7 +14,8 @@ from gpnas.errors import GpnasError
 def ablate_command(
     reprs: str = typer.Option("tree,sequential", "--reprs", help="Variants to compare: tree, "
                               "sequential, sequential-introns (sequential without intron "
-                              "removal)"),
+                              "removal), tree-evolved, sequential-evolved (network-level "
+                              "programs, --aggregation evolved)"),
     seeds: int = typer.Option(3, "--seeds", help="Seeds per variant (0..K-1)"),
     budget: str = typer.Option(None, "--budget", help="Same budget for every run: N "
                                "evaluations ('2000') or seconds ('600s'); default: the "

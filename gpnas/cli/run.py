@@ -30,6 +30,10 @@ def run_command(
     test_nets: int = opt(None, "--test-nets", help="Held-out test networks per space "
                           "[default: 200; the paper protocol is 1000]"),
     batch_size: int = opt(None, "--batch-size", help="Images per statistics batch [default: 1]"),
+    aggregation: str = opt(None, "--aggregation", help="How a program scores a network: paper "
+                           "(mean over instances of a per-instance expression, as EZNAS) | "
+                           "evolved (network-level programs: layer aggregations, depth and size "
+                           "terms are evolved) [default: paper]"),
     bloat: str = opt(None, "--bloat", help="Bloat control: parsimony | double-tournament | none "
                       "[default: parsimony]"),
     workers: int = opt(None, "--workers", help="Local evaluation processes [default: 1]"),
@@ -57,6 +61,7 @@ def run_command(
                  "generations": generations, "population": population,
                  "evolution_nets": evolution_nets, "sample_nets": sample_nets,
                  "test_nets": test_nets, "batch_size": batch_size, "bloat": bloat,
+                 "aggregation": aggregation,
                  "workers": workers, "seed": seed}
         cfg = RunConfig.from_sources(config, flags)
         rundir = RunDir(out or _fresh_run_path(cfg)).create(cfg.to_dict())

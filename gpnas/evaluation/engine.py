@@ -1,11 +1,19 @@
 """The evaluation engine: a program IR executed on a task, batched over all layer instances.
 
-For each shape group of the task, the program's DAG runs once per block of rows (instances),
-one torch call per node: no Python loop per layer or per network.  Blocks keep intermediates
-cache-sized.  Values of sub-expressions are cached across programs by (task, group, block,
-node key) in a byte-bounded LRU, so a population sharing sub-trees computes each once.  The
-root value becomes one number per instance (``to_scalar``), then one per network
-(``aggregate`` over the network's instances).
+For each shape group of the task, the program's per-instance DAG runs once per block of rows
+(instances), one torch call per node: no Python loop per layer or per network.  Blocks keep
+intermediates cache-sized.  Values of sub-expressions are cached across programs by (task,
+group, block, node key) in a byte-bounded LRU, so a population sharing sub-trees computes each
+once.
+
+Two program forms:
+
+* the paper's (a per-instance root): the root value becomes one number per instance
+  (``to_scalar``), then one per network (``aggregate`` over the network's instances);
+* network-level (a root of type ``net``, the ``network`` DSL extension): the per-instance
+  sub-programs that feed aggregation nodes run as above (all of them in one pass over the
+  blocks); then every aggregation node is one scatter over all rows of all networks, and the
+  network-level nodes run on one value per network (float64), cached by (task, node key).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from primitives import TO_SCALAR, PrimitiveSet
+from primitives import NET, SCALAR, TO_SCALAR, PrimitiveSet
 from representations.ir import Program
 
 from gpnas.config import AGGREGATES
@@ -109,42 +117,57 @@ class Engine:
 
     # -- public --------------------------------------------------------------------------
     def instance_values(self, program: Program, task: Task) -> torch.Tensor:
-        """One value per instance row of the task (rows in group order)."""
+        """One value per instance row of the task (rows in group order): ``to_scalar`` of the
+        root of a per-instance program.  (A network-level program has no such value: see
+        :meth:`probe_values`.)"""
+        if program.type == NET:
+            raise ValueError("a network-level program has no per-instance value")
         self._check_cost(program, task)
-        jobs = [(gi, bi, group, rows) for gi, group in enumerate(task.groups)
-                for bi, rows in enumerate(self._blocks(group))]
-        run = lambda job: self._run_block(program, task.uid, *job)  # noqa: E731
-        # blocks run in parallel threads, each op on one core (intra-op threads on top of them
-        # oversubscribe the cores)
-        with torch.no_grad(), torch_threads(1):
-            parts = list(self._pool.map(run, jobs) if self._pool else map(run, jobs))
-        return torch.cat(parts) if parts else torch.zeros(0)
+        (values,) = self._per_instance(program, [program.output], task, self._to_scalar)
+        return values
 
     def net_scores(self, program: Program, task: Task) -> np.ndarray:
         """One score per network; raises :class:`InvalidProgram` with the reason."""
         try:
-            values = self.instance_values(program, task)
+            if program.type == NET:
+                self._check_cost(program, task)
+                scores = self._net_values(program, task)[program.output].numpy()
+            else:
+                values = self.instance_values(program, task)
+                scores = aggregate(values.double(), task.row_net, task.n_nets,
+                                   self.config.aggregate)
         except InvalidProgram:
             raise
         except Exception as exc:  # an op failing on odd data is an invalid program, not a crash
             raise InvalidProgram(f"execution failed: {type(exc).__name__}: {exc}") from None
-        scores = aggregate(values.double(), task.row_net, task.n_nets, self.config.aggregate)
         if not np.isfinite(scores).all():
             raise InvalidProgram("non-finite score (NaN or inf)")
         return scores
+
+    def probe_values(self, program: Program, task: Task) -> torch.Tensor:
+        """What the search's validity probe and equivalence fingerprint look at: the
+        per-instance values of a paper program; for a network-level program its network scores
+        followed by the per-instance values of every aggregated sub-program (float64)."""
+        if program.type != NET:
+            return self.instance_values(program, task).double()
+        self._check_cost(program, task)
+        values = self._net_values(program, task)
+        return torch.cat([values[program.output]] +
+                         [values[i] for i in _aggregated(program)]).double()
 
     def estimate_cost(self, program: Program, task: Task) -> float:
         """Op cost x elements touched, in units of one pass over one statistic of the task."""
         unit: dict[str, int] = {}
         for name, t in self.pset.terminals.items():
-            unit.setdefault(t, sum(g.tensors[name].numel() for g in task.groups))
+            if t not in (SCALAR, NET) and t not in unit:
+                unit[t] = sum(g.tensors[name].numel() for g in task.groups)
         total_stat = max(unit.values()) if unit else 1
-        unit.setdefault("scalar", task.n_rows)
+        unit.update({SCALAR: task.n_rows, NET: task.n_nets})
         cost = 0.0
         for node in program.nodes:
             if node.op is not None:
                 op = self.pset[node.op]
-                cost += op.cost * unit[program.nodes[node.args[0]].type]
+                cost += op.cost * unit.get(program.nodes[node.args[0]].type, total_stat)
         return cost / max(total_stat, 1)
 
     # -- internals ------------------------------------------------------------------------
@@ -160,16 +183,66 @@ class Engine:
         per = max(1, self.config.block_bytes // row_bytes)
         return [slice(i, min(i + per, n)) for i in range(0, n, per)]
 
-    def _run_block(self, program: Program, uid: int, gi: int, bi: int, group, rows: slice):
+    def _per_instance(self, program: Program, outputs: list[int], task: Task,
+                      reduce=None) -> list[torch.Tensor]:
+        """The values of the per-instance nodes ``outputs`` on every row (group order), each
+        block's value passed through ``reduce`` when given; one pass over the blocks."""
+        jobs = [(gi, bi, group, rows) for gi, group in enumerate(task.groups)
+                for bi, rows in enumerate(self._blocks(group))]
+        run = lambda job: self._run_block(program, outputs, task.uid, *job, reduce)  # noqa: E731
+        # blocks run in parallel threads, each op on one core (intra-op threads on top of them
+        # oversubscribe the cores)
+        with torch.no_grad(), torch_threads(1):
+            parts = list(self._pool.map(run, jobs) if self._pool else map(run, jobs))
+        if not parts:
+            return [torch.zeros(0) for _ in outputs]
+        return [torch.cat([p[k] for p in parts]) for k in range(len(outputs))]
+
+    def _net_values(self, program: Program, task: Task) -> dict[int, torch.Tensor]:
+        """Every network-level node's value (float64, one per network), and the per-instance
+        values of the aggregated nodes (float64, one per row)."""
         nodes, keys = program.nodes, program.keys
+        inputs = _aggregated(program)
+        values: dict[int, torch.Tensor] = {}
+        if inputs:
+            for i, v in zip(inputs, self._per_instance(program, inputs, task)):
+                v = v.double()
+                if not bool(torch.isfinite(v).all()):
+                    raise InvalidProgram("non-finite value on an instance (NaN or inf)")
+                values[i] = v
+        with torch.no_grad():
+            for i, node in enumerate(nodes):
+                if node.type != NET:
+                    continue
+                ckey = (task.uid, "net", keys[i])
+                with self._lock:
+                    v = self.cache.get(ckey)
+                if v is None:
+                    if node.op is None:
+                        v = task.net_terminals[node.name]
+                    else:
+                        op = self.pset[node.op]
+                        args = [values[a] for a in node.args]
+                        v = op.fn(*args, task.layers) if op.kind == "aggregation" else op.fn(*args)
+                    with self._lock:
+                        self.cache.put(ckey, v)
+                values[i] = v
+        return values
+
+    def _run_block(self, program: Program, outputs: list[int], uid: int, gi: int, bi: int,
+                   group, rows: slice, reduce=None) -> list[torch.Tensor]:
+        nodes, keys = program.nodes, program.keys
+        need = _ancestors(program, outputs)
         last_use = [0] * len(nodes)
-        for i, node in enumerate(nodes):
-            for a in node.args:
+        for i in need:
+            for a in nodes[i].args:
                 last_use[a] = i
-        last_use[program.output] = len(nodes)  # never freed
+        for o in outputs:
+            last_use[o] = len(nodes)  # never freed
         subtree_cost = [0.0] * len(nodes)
         values: list[torch.Tensor | None] = [None] * len(nodes)
-        for i, node in enumerate(nodes):
+        for i in need:
+            node = nodes[i]
             if node.op is None:
                 v = group.tensors[node.name][rows]
                 if v.dtype != torch.float32:
@@ -196,7 +269,24 @@ class Engine:
                     if last_use[a] == i:
                         values[a] = None
             values[i] = v
-        return self._to_scalar(values[program.output])
+        return [values[o] if reduce is None else reduce(values[o]) for o in outputs]
+
+
+def _aggregated(program: Program) -> list[int]:
+    """The per-instance nodes that network-level nodes read (aggregation inputs), in order."""
+    return sorted({a for n in program.nodes if n.type == NET for a in n.args
+                   if program.nodes[a].type != NET})
+
+
+def _ancestors(program: Program, outputs: list[int]) -> list[int]:
+    """The nodes the outputs depend on (themselves included), in topological order."""
+    seen, stack = set(), list(outputs)
+    while stack:
+        i = stack.pop()
+        if i not in seen:
+            seen.add(i)
+            stack.extend(program.nodes[i].args)
+    return sorted(seen)
 
 
 def aggregate(values: torch.Tensor, row_net: torch.Tensor, n_nets: int, how: str) -> np.ndarray:

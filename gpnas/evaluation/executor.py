@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from primitives import default_primitive_set
+from primitives import full_primitive_set
 from representations.ir import Program
 
 from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
@@ -35,7 +35,7 @@ class LocalEvaluation:
 
     def __init__(self, stores: dict[str, str], engine_config: EngineConfig):
         self.stores = {sp: StatsStore(path) for sp, path in stores.items()}
-        self.engine = Engine(default_primitive_set(), engine_config)
+        self.engine = Engine(full_primitive_set(), engine_config)
         self.tasks: dict[str, Task] = {}
         self.sample: Sample = {}
 

@@ -9,6 +9,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from primitives.kernels import Layers, size_terms
+
 from gpnas.data.stats.collect import InstanceGroup
 
 _uids = itertools.count()
@@ -18,7 +20,12 @@ _uids = itertools.count()
 class Task:
     """Instances of ``n_nets`` networks grouped by shape, and the networks' accuracies.
 
-    ``uid`` identifies the task's data in caches: two tasks never share a uid within a process.
+    Rows are the groups' rows in group order.  Besides the statistics, every group holds the
+    per-instance terminals ``layer_position`` and ``layer_depth`` ((position + 1) / instances),
+    and :attr:`net_terminals` the network terminals (``net_instances``, ``net_params``,
+    ``net_macs``) computed from the recorded shapes; :attr:`layers` places every row in its
+    network for aggregations.  ``uid`` identifies the task's data in caches: two tasks never
+    share a uid within a process.
     """
 
     space: str
@@ -36,6 +43,25 @@ class Task:
             missing = (counts == 0).nonzero().flatten().tolist()
             raise ValueError(f"{self.space}: networks {missing} have no ReLU-Conv-BN instance")
         self.instances_per_net = counts
+        position = torch.cat([g.position for g in self.groups]) if nets else \
+            torch.zeros(0, dtype=torch.long)
+        depth = (position + 1).double() / counts[self.row_net].double()
+        order = torch.argsort(self.row_net * (int(position.max()) + 1 if len(position) else 1)
+                              + position, stable=True)
+        self.layers = Layers(self.row_net, self.n_nets, depth, order)
+        start = 0
+        params = torch.zeros(self.n_nets, dtype=torch.float64)
+        macs = torch.zeros(self.n_nets, dtype=torch.float64)
+        for g in self.groups:
+            n = len(g)
+            g.tensors["layer_position"] = g.position.float()
+            g.tensors["layer_depth"] = depth[start:start + n].float()
+            p, m = size_terms(g.tensors["weight"].shape[1:], g.tensors["bn_out.data"].shape[1:])
+            params.index_add_(0, g.net, torch.full((n,), p, dtype=torch.float64))
+            macs.index_add_(0, g.net, torch.full((n,), m, dtype=torch.float64))
+            start += n
+        self.net_terminals = {"net_instances": counts.double(), "net_params": params,
+                              "net_macs": macs}
 
     @property
     def n_nets(self) -> int:
@@ -65,7 +91,7 @@ class Task:
             if bool(keep.any()):
                 rows = keep.nonzero().flatten()
                 groups.append(InstanceGroup(
-                    net=remap[g.net[rows]],
+                    net=remap[g.net[rows]], position=g.position[rows],
                     tensors={k: v.index_select(0, rows) for k, v in g.tensors.items()}))
         ids = tuple(self.net_ids[i] for i in positions.tolist()) if self.net_ids else ()
         return Task(self.space, groups, self.accuracy[positions.numpy()], ids)

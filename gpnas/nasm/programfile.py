@@ -10,7 +10,11 @@ Format (version 1)::
      "text": "...",                            readable form (informational)
      "to_scalar": "mean" | "l2", "aggregate": "mean" | "sum",
      "order": "rcb" | "cbr", "batch_size": 1,  how statistics were collected when it evolved
+     "dsl": ["network", ...],                  DSL extensions of the genome (absent: none)
      "source": {...}}                          optional provenance: run dir, label, test taus
+
+A program whose root is of type ``net`` (the ``network`` extension) is network-level: it makes
+its own network score, and ``to_scalar`` / ``aggregate`` do not apply to it.
 
 :func:`load_program` reads such a file, a run directory (its best candidate, or another by
 label), or a run's ``results.json``; every problem is a :class:`~gpnas.errors.GpnasError` naming
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpnas.config import AGGREGATES, ORDERS, TO_SCALARS
+from gpnas.config import AGGREGATES, ORDERS, TO_SCALARS, dsl_of
 from gpnas.errors import GpnasError
 
 FORMAT = "gpnas-program"
@@ -50,16 +54,24 @@ class ProgramFile:
     batch_size: int = 1
     source: dict = field(default_factory=dict)
     path: Path | None = None
+    dsl: tuple[str, ...] = ()  # DSL extensions of the genome's representation
 
     def __post_init__(self) -> None:
         if not self.text:
             self.text = self.program.text()
+        self.dsl = tuple(self.dsl)
+
+    @property
+    def network_level(self) -> bool:
+        """Whether the program makes its own network score (a root of type ``net``)."""
+        return self.program.type == "net"
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "repr": self.repr, "genome": self.genome,
                 "ir": self.program.to_json(), "key": self.program.key, "text": self.text,
                 "to_scalar": self.to_scalar, "aggregate": self.aggregate, "order": self.order,
-                "batch_size": int(self.batch_size), "source": dict(self.source)}
+                "batch_size": int(self.batch_size), "dsl": list(self.dsl),
+                "source": dict(self.source)}
 
     def describe(self) -> str:
         where = self.source.get("run_dir") or (str(self.path) if self.path else "")
@@ -89,9 +101,9 @@ def save_program(path: str | Path, program, *, repr: str | None = None, genome: 
 def load_program(source: str | Path, pset=None, candidate: str | int | None = None) -> ProgramFile:
     """A program file, a run directory / its ``results.json`` (best candidate, or the one named
     by ``candidate``: a label such as ``best-ever1`` or an index), or a built-in name."""
-    from primitives import default_primitive_set
+    from primitives import full_primitive_set
 
-    pset = pset or default_primitive_set()
+    pset = pset or full_primitive_set()
     path = Path(source)
     if not path.exists():
         name = str(source).lower()
@@ -140,22 +152,24 @@ def _check_settings(data: dict, where: str) -> None:
     b = data.get("batch_size", 1)
     if not isinstance(b, int) or isinstance(b, bool) or b < 1:
         raise GpnasError(f"{where}: batch_size must be an integer >= 1, got {b!r}")
+    from primitives import EXTENSIONS
+
+    dsl = data.get("dsl", [])
+    if not isinstance(dsl, list) or any(e not in EXTENSIONS for e in dsl):
+        raise GpnasError(f"{where}: dsl must be a list of DSL extensions ({list(EXTENSIONS)}), "
+                         f"got {dsl!r}")
 
 
-def _representation(name: str | None, pset):
+def _representation(name: str | None, dsl):
     """The representation to decode a genome with, or None when not available here."""
-    if name == "tree":
-        from representations.tree import TreeRepresentation
+    from gpnas.search.representations import representation_for
 
-        return TreeRepresentation(pset)
-    if name == "sequential":
-        try:
-            from representations.sequential import SequentialRepresentation
-
-            return SequentialRepresentation(pset)
-        except Exception:  # not available, or needs settings we do not have: IR only
-            return None
-    return None
+    if name not in ("tree", "sequential"):
+        return None
+    try:
+        return representation_for(name, tuple(dsl))
+    except Exception:  # needs settings we do not have: IR only
+        return None
 
 
 def _program(data: dict, where: str, pset):
@@ -165,6 +179,7 @@ def _program(data: dict, where: str, pset):
     from representations.ir import Program
 
     ir, genome, repr_ = data.get("ir"), data.get("genome"), data.get("repr")
+    dsl = data.get("dsl", [])
     program = None
     if ir is not None:
         try:
@@ -172,7 +187,7 @@ def _program(data: dict, where: str, pset):
         except PrimitiveError as exc:
             raise GpnasError(f"{where}: invalid program in \"ir\": {exc}") from None
     if genome is not None:
-        rep = _representation(repr_, pset)
+        rep = _representation(repr_, dsl)
         lowered = None
         if rep is not None:
             try:
@@ -211,7 +226,8 @@ def _from_dict(data: dict, where: str, pset, path: Path | None) -> ProgramFile:
     program = _program(data, where, pset)
     return ProgramFile(program, data.get("repr"), data.get("genome"), data.get("text") or "",
                        data.get("to_scalar", "mean"), data.get("aggregate", "mean"),
-                       data.get("order", "rcb"), int(data.get("batch_size", 1)), source, path)
+                       data.get("order", "rcb"), int(data.get("batch_size", 1)), source, path,
+                       tuple(data.get("dsl", [])))
 
 
 def _from_results(data: dict, path: Path, pset, candidate) -> ProgramFile:
@@ -238,7 +254,8 @@ def _from_results(data: dict, path: Path, pset, candidate) -> ProgramFile:
     entry = {"ir": cand.get("ir"), "genome": cand.get("genome"), "key": cand.get("key"),
              "repr": cfg.get("repr"), "to_scalar": cfg.get("to_scalar", "mean"),
              "aggregate": cfg.get("aggregate", "mean"), "order": cfg.get("order", "rcb"),
-             "batch_size": cfg.get("batch_size", 1)}
+             "batch_size": cfg.get("batch_size", 1),
+             "dsl": list(dsl_of(cfg.get("aggregation", "paper")))}
     _check_settings(entry, where)
     program = _program(entry, where, pset)
     test = {sp: {k: v for k, v in (t or {}).items() if k in ("kendall", "spearman", "n", "invalid")}
@@ -248,7 +265,7 @@ def _from_results(data: dict, path: Path, pset, candidate) -> ProgramFile:
               "seed": cfg.get("seed")}
     return ProgramFile(program, entry["repr"], entry["genome"], cand.get("program") or "",
                        entry["to_scalar"], entry["aggregate"], entry["order"],
-                       int(entry["batch_size"]), source, path)
+                       int(entry["batch_size"]), source, path, tuple(entry["dsl"]))
 
 
 def as_program_file(obj, pset=None) -> ProgramFile:

@@ -27,7 +27,8 @@ from gpnas.errors import GpnasError
 class ScoreResult:
     score: float
     instances: int
-    values: list[float]  # per-instance values (to_scalar of the program), execution order
+    values: list[float]  # per-instance values (to_scalar of the program), execution order;
+    # empty for a network-level program
 
     def to_json(self) -> dict:
         return {"score": self.score, "instances": self.instances}
@@ -106,14 +107,14 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
     import torch
     from torch import nn
 
-    from primitives import default_primitive_set
+    from primitives import full_primitive_set
 
     from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
     from gpnas.nasm.programfile import as_program_file
     from gpnas.data.stats.collect import collect, group_instances
     from gpnas.evaluation.task import Task
 
-    pset = pset or default_primitive_set()
+    pset = pset or full_primitive_set()
     pf = as_program_file(program, pset)
     if not isinstance(model, nn.Module):
         raise GpnasError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -137,6 +138,8 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
     prog = pf.program.pruned()
     try:
         score = float(engine.net_scores(prog, task)[0])
+        if pf.network_level:
+            return ScoreResult(score, len(instances), [])
         values = engine.instance_values(prog, task)
     except InvalidProgram as exc:
         raise GpnasError(f"the program gives no valid score on this model: {exc.reason}") from None

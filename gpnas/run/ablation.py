@@ -1,5 +1,7 @@
-"""The representation ablation: tree vs sequential (with and without intron removal) under the
-same budget and data, several seeds each; a table and a plot in the ablation directory."""
+"""The representation ablation: tree vs sequential (with and without intron removal), with the
+paper's fixed aggregation or evolved network-level programs, under the same budget and data,
+several seeds each, tested on the same held-out networks; a table and a plot in the ablation
+directory."""
 
 from __future__ import annotations
 
@@ -20,9 +22,11 @@ from gpnas.run.prepare import prepare
 from gpnas.run.report import test_and_report
 
 VARIANTS = {
-    "tree": {"repr": "tree"},
-    "sequential": {"repr": "sequential", "keep_introns": False},
-    "sequential-introns": {"repr": "sequential", "keep_introns": True},
+    "tree": {"repr": "tree", "aggregation": "paper"},
+    "sequential": {"repr": "sequential", "keep_introns": False, "aggregation": "paper"},
+    "sequential-introns": {"repr": "sequential", "keep_introns": True, "aggregation": "paper"},
+    "tree-evolved": {"repr": "tree", "aggregation": "evolved"},
+    "sequential-evolved": {"repr": "sequential", "keep_introns": False, "aggregation": "evolved"},
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from primitives import default_primitive_set
+from primitives import full_primitive_set
 
 from gpnas.config import RunConfig
 from gpnas.console import err
@@ -34,14 +34,13 @@ def evolve(cfg: RunConfig, rundir: RunDir, data: dict[str, SpaceData], resume: b
            progress: bool = True, max_evaluations: int | None = None,
            max_seconds: float | None = None) -> Outcome:
     """Run (or resume) the search of ``cfg`` in ``rundir`` on prepared data."""
-    pset = default_primitive_set()
-    representation = make_representation(cfg, pset)
+    representation = make_representation(cfg)
     ecfg = EngineConfig.of(cfg)
     first = sorted(cfg.spaces)[0]
     probe = Task.from_store(data[first].store, data[first].store_ids[: cfg.probe_nets])
     executor = make_executor({sp: str(data[sp].store.path) for sp in cfg.spaces}, ecfg,
                              cfg.workers)
-    evaluator = Evaluator(executor, Engine(pset, ecfg), probe,
+    evaluator = Evaluator(executor, Engine(full_primitive_set(), ecfg), probe,
                           {sp: (data[sp].store_ids, data[sp].bench.accuracy[data[sp].pool])
                            for sp in cfg.spaces})
     state = State(hof=HallOfFame())

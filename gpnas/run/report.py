@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from primitives import default_primitive_set
+from primitives import full_primitive_set
 
 from gpnas.config import RunConfig
 from gpnas.evaluation.engine import Engine, EngineConfig
@@ -48,7 +48,7 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
             "evolution_nets", "test_nets")
     if any(getattr(o.cfg, k) != getattr(cfg0, k) for o in outcomes for k in keys):
         raise GpnasError(f"runs tested together must share {', '.join(keys)}")
-    pset = default_primitive_set()
+    pset = full_primitive_set()
     cands = [candidates(o.cfg, o.state, o.representation) for o in outcomes]
     programs = [o.representation.lower(g) for o, cs in zip(outcomes, cands) for _, g in cs]
     spaces = sorted({sp for o in outcomes for sp in o.cfg.spaces})

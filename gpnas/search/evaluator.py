@@ -77,7 +77,7 @@ class Evaluator:
             return hit
         self.counters.probes += 1
         try:
-            values = self.probe_engine.instance_values(program, self.probe_task)
+            values = self.probe_engine.probe_values(program, self.probe_task)
             arr = values.double().numpy()
             if not np.isfinite(arr).all():
                 result = ("non-finite value on the probe", "")

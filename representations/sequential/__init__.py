@@ -46,6 +46,19 @@ decides everything without tensors:
   :func:`lower`, :func:`interpret` and ``from_json`` refuse it with PrimitiveError.  The search
   additionally probes valid programs on data (finite scores).
 
+Network-level programs
+----------------------
+With a primitive set that has type ``net`` (the ``network`` DSL extension) the layout gains a
+third register bank after the scalars, ``n0..n9`` (10 network registers, one number per network),
+the static addresses hold every terminal of the set in its order (the 22 statistics, then the
+per-instance scalars ``layer_position`` / ``layer_depth`` and the network terminals
+``net_instances`` / ``net_params`` / ``net_macs``), and with ``output_type="net"`` the output is
+``n0``.  The type rules are the same: a value lives in the bank of its type (tensor types in
+``t*``, ``scalar`` in ``s*``, ``net`` in ``n*``; a static counts in the bank of its type for
+MutateOpArg), an instruction writing a value to another bank is skipped, and the five variation
+operators keep every child valid.  An aggregation reads a scalar address and writes a network
+register.
+
 Executed instructions that do not reach ``s0`` (overwritten or never read) are *introns*;
 :mod:`.introns` finds the *effective* instructions by backward liveness from ``s0`` and lowers
 only those to the shared IR (or every executed instruction with ``keep_introns``, the "no
@@ -94,8 +107,10 @@ class SequentialRepresentation:
     ``keep_introns``: lower every executed instruction instead of the effective ones only.
     ``mutation_weights``: operator -> weight among ``insert_op``, ``remove_op``, ``mutate_op``,
     ``mutate_op_arg`` (default :data:`DEFAULT_WEIGHTS`).  ``n_tensor``/``n_scalar``: dynamic
-    memory (paper: 80 and 20).  ``p_recent``/``p_output``: biases of random instructions
-    (see :mod:`.create`).
+    memory (paper: 80 and 20); ``n_net``: network registers (default 10 when the set has type
+    ``net``).  ``output_type``: ``scalar`` (the paper's per-instance programs, output ``s0``) or
+    ``net`` (network-level programs, output ``n0``).  ``p_recent``/``p_output``: biases of random
+    instructions (see :mod:`.create`).
     """
 
     name = "sequential"
@@ -103,21 +118,22 @@ class SequentialRepresentation:
     def __init__(self, pset: PrimitiveSet, min_length: int = 5, max_length: int = 20,
                  length_limit: int | None = DEFAULT_MAX_LENGTH, keep_introns: bool = False,
                  mutation_weights: Mapping[str, float] | None = None,
-                 n_tensor: int = N_TENSOR, n_scalar: int = N_SCALAR,
-                 p_recent: float = P_RECENT, p_output: float = P_OUTPUT,
-                 cache_size: int = 1 << 16):
+                 n_tensor: int = N_TENSOR, n_scalar: int = N_SCALAR, n_net: int | None = None,
+                 output_type: str = SCALAR, p_recent: float = P_RECENT,
+                 p_output: float = P_OUTPUT, cache_size: int = 1 << 16):
         create.check_lengths(min_length, max_length)
         if length_limit is not None and length_limit < max_length:
             raise ValueError(f"length_limit {length_limit} is below max_length {max_length}")
-        if SCALAR not in pset.min_height:
-            raise ValueError("the primitive set cannot produce a scalar: no program is valid")
+        if output_type not in pset.min_height:
+            raise ValueError(f"the primitive set cannot produce a {output_type}: no program is "
+                             "valid")
         if any(op.arity > 2 for op in pset.ops):
             raise ValueError("an instruction has two read slots: ops of arity > 2 do not fit")
         for p in (p_recent, p_output):
             if not 0 <= p <= 1:
                 raise ValueError(f"probabilities must lie in [0, 1], got {p}")
         self.pset = pset
-        self.layout = Layout.of(pset, n_tensor, n_scalar)
+        self.layout = Layout.of(pset, n_tensor, n_scalar, n_net, output_type)
         self.min_length, self.max_length = int(min_length), int(max_length)
         self.length_limit = length_limit
         self.keep_introns = bool(keep_introns)
@@ -128,7 +144,8 @@ class SequentialRepresentation:
         self._cache_size = int(cache_size)
 
     def __repr__(self) -> str:
-        return (f"SequentialRepresentation(length={self.min_length}..{self.max_length}, "
+        return (f"SequentialRepresentation(output={self.layout.output_type}, "
+                f"length={self.min_length}..{self.max_length}, "
                 f"length_limit={self.length_limit}, keep_introns={self.keep_introns}, "
                 f"mutation={self.mutation_weights})")
 

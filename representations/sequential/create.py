@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from primitives import SCALAR, Op, PrimitiveSet, Signature
+from primitives import Op, PrimitiveSet, Signature
 
-from .genome import SCALAR_SPACE, TENSOR, Instruction, Layout, Linear
+from .genome import Instruction, Layout, Linear, space_of_type
 
 #: probability that a read picks a recently written dynamic address (see the module docstring)
 P_RECENT = 0.8
@@ -63,15 +63,15 @@ def holders(types: list, layout: Layout, stamps: list
     return out, written
 
 
-def executable_choices(pset: PrimitiveSet, available, want_scalar: bool | None = None,
+def executable_choices(pset: PrimitiveSet, available, want: str | None = None,
                        first: str | None = None) -> list[tuple[Op, list[Signature]]]:
-    """Ops (registry order) with their signatures whose inputs are all available; with
-    ``want_scalar`` set, only signatures whose output kind matches; with ``first`` set, only
-    signatures whose first input has that type."""
+    """Ops (registry order) with their signatures whose inputs are all available; with ``want``
+    set, only signatures with that output type; with ``first`` set, only signatures whose first
+    input has that type."""
     out = []
     for op in pset.ops:
         sigs = [s for s in op.signatures if all(t in available for t in s.inputs)
-                and (want_scalar is None or (s.output == SCALAR) == want_scalar)
+                and (want is None or s.output == want)
                 and (first is None or s.inputs[0] == first)]
         if sigs:
             out.append((op, sigs))
@@ -97,12 +97,11 @@ def draw_read(rng: np.random.Generator, t: str, available, p_recent: float) -> i
 
 def draw_write(rng: np.random.Generator, out_type: str, layout: Layout, p_output: float,
                force_output: bool = False) -> int:
-    if out_type == SCALAR:
-        if force_output or rng.random() < p_output:
-            return layout.output
-        r = layout.write_range(SCALAR_SPACE)
-    else:
-        r = layout.write_range(TENSOR)
+    """A register of the bank of ``out_type``; a value of the output's type goes to the output
+    address with probability ``p_output`` (always when forced)."""
+    if out_type == layout.output_type and (force_output or rng.random() < p_output):
+        return layout.output
+    r = layout.write_range(space_of_type(out_type))
     return r.start + int(rng.integers(len(r)))
 
 
@@ -115,11 +114,11 @@ def random_instruction(pset: PrimitiveSet, layout: Layout, types: list, stamps: 
     ``stamps[a]``: index of the instruction that last wrote ``a`` (-1: never).  With
     probability ``p_recent`` the first operand is a written dynamic address drawn by recency
     (:func:`draw_recent`) and the op is drawn among those taking its type first (chains of
-    computation); otherwise the op is drawn first.  ``force_output``: it must write ``s0``
+    computation); otherwise the op is drawn first.  ``force_output``: it must write the output (``s0``, or ``n0``)
     (None when no scalar can be made in one step).
     """
     available, written = holders(types, layout, stamps)
-    want = True if force_output else None
+    want = layout.output_type if force_output else None
     first, choices = None, []
     if written and rng.random() < p_recent:
         first = draw_recent(rng, written)
@@ -144,7 +143,7 @@ def generate(pset: PrimitiveSet, layout: Layout, rng: np.random.Generator, lengt
              p_recent: float = P_RECENT, p_output: float = P_OUTPUT,
              force_output: bool = False) -> tuple[list[Instruction], list]:
     """``length`` executable instructions and the address types after them; with
-    ``force_output`` the last one writes ``s0`` when it can."""
+    ``force_output`` the last one writes the output when it can."""
     types = layout.initial_types()
     stamps = [-1] * layout.size
     instrs: list[Instruction] = []
@@ -164,27 +163,28 @@ def generate(pset: PrimitiveSet, layout: Layout, rng: np.random.Generator, lengt
 
 
 def constructive(pset: PrimitiveSet, layout: Layout, rng: np.random.Generator) -> Linear:
-    """A smallest program writing ``s0``: the shortest derivation of a scalar from the
-    statistics (by ``pset.min_height``), intermediate values in fresh addresses."""
+    """A smallest program writing the output: the shortest derivation of the output type from
+    the statistics (by ``pset.min_height``), intermediate values in fresh addresses."""
     mh = pset.min_height
-    fresh = {TENSOR: iter(layout.write_range(TENSOR)),
-             SCALAR_SPACE: iter(layout.write_range(SCALAR_SPACE)[1:])}
+    fresh = {bank: iter([a for a in layout.write_range(bank) if a != layout.output])
+             for bank in ("tensor", "scalar", "net")}
     instrs: list[Instruction] = []
 
     def emit(t: str, root: bool) -> int:
         statics = [a for a, st in enumerate(layout.static_types) if st == t]
         if statics and not root:
             return statics[int(rng.integers(len(statics)))]
+        height = {(op.name, sig): 1 + max(mh[x] for x in sig.inputs)
+                  for op, sig in pset.producers(t) if all(x in mh for x in sig.inputs)}
         fits = [(op, sig) for op, sig in pset.producers(t)
-                if all(x in mh for x in sig.inputs)
-                and 1 + max(mh[x] for x in sig.inputs) == mh[t]]
+                if height.get((op.name, sig)) == min(height.values())]
         op, sig = fits[int(rng.integers(len(fits)))]
         args = [emit(x, False) for x in sig.inputs]
-        w = layout.output if root else next(fresh[SCALAR_SPACE if t == SCALAR else TENSOR])
+        w = layout.output if root else next(fresh[space_of_type(t)])
         instrs.append((w, op.paper_id, args[0], args[-1]))
         return w
 
-    emit(SCALAR, True)
+    emit(layout.output_type, True)
     return Linear(instrs)
 
 

@@ -26,124 +26,163 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from primitives import SCALAR, PrimitiveError, PrimitiveSet
+from primitives import NET, SCALAR, PrimitiveError, PrimitiveSet
 
 JSON_TAG = "sequential"
 
 #: the paper's memory (appendix 2.3): 80 dynamic tensor addresses, 20 scalar addresses
 N_TENSOR = 80
 N_SCALAR = 20
+#: network-level registers (the ``network`` DSL extension), used when the set has type ``net``
+N_NET = 10
 
-STATIC, TENSOR, SCALAR_SPACE = "static", "tensor", "scalar"
+STATIC, TENSOR, SCALAR_SPACE, NET_SPACE = "static", "tensor", "scalar", "net"
+#: the register banks, in address order, and their name prefixes
+BANKS: tuple[str, ...] = (TENSOR, SCALAR_SPACE, NET_SPACE)
+_PREFIX = {TENSOR: "t", SCALAR_SPACE: "s", NET_SPACE: "n"}
 
 Instruction = tuple[int, int, int, int]
+
+
+def space_of_type(t: str) -> str:
+    """The register bank that holds values of type ``t``: ``scalar``, ``net`` or ``tensor``."""
+    return SCALAR_SPACE if t == SCALAR else NET_SPACE if t == NET else TENSOR
 
 
 # -- layout ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Layout:
-    """The address map: ``[statics | dynamic tensors | scalars]`` in one integer range.
+    """The address map: ``[statics | tensors | scalars | nets]`` in one integer range.
 
-    * ``0 .. S-1``          static, read-only: the statistics in the primitive set's terminal
-      order (``STAT_NAMES`` for the default set, S = 22); each has its statistic's type.
-    * ``S .. S+T-1``        dynamic tensor addresses ``t0..t{T-1}`` (T = 80), untyped.
-    * ``S+T .. S+T+C-1``    scalar addresses ``s0..s{C-1}`` (C = 20); ``s0`` is the output.
+    * ``0 .. S-1``   static, read-only: the terminals in the primitive set's order (the 22
+      statistics ``STAT_NAMES`` for the paper's set); each has its terminal's type.
+    * then the dynamic banks, untyped until written: tensor addresses ``t0..t{T-1}`` (T = 80),
+      scalar addresses ``s0..s{C-1}`` (C = 20) and network registers ``n0..n{N-1}`` (N = 10 when
+      the set has type ``net``, else none).
+    * The output is the first register of the bank of ``output_type``: ``s0`` for the paper's
+      per-instance programs, ``n0`` for network-level programs.
     """
 
     statics: tuple[str, ...]
     static_types: tuple[str, ...]
     n_tensor: int = N_TENSOR
     n_scalar: int = N_SCALAR
+    n_net: int = 0
+    output_type: str = SCALAR
 
     def __post_init__(self) -> None:
         if len(self.statics) != len(self.static_types) or not self.statics:
             raise ValueError("a layout needs one type per static address, and at least one")
-        if self.n_tensor < 1 or self.n_scalar < 1:
+        if self.n_tensor < 1 or self.n_scalar < 1 or self.n_net < 0:
             raise ValueError("a layout needs at least one dynamic tensor and one scalar address")
-        if any(t == SCALAR for t in self.static_types):
-            raise ValueError("static addresses hold tensors; scalar statistics are not supported")
+        if self.output_type not in (SCALAR, NET):
+            raise ValueError(f"the output is a scalar or a net value, not {self.output_type!r}")
+        if self.bank_size(space_of_type(self.output_type)) < 1:
+            raise ValueError(f"no register for the {self.output_type} output")
         for name in self.statics:
             if _DYN_NAME.fullmatch(name):
                 raise ValueError(f"statistic name {name!r} clashes with a memory address name")
 
     @classmethod
-    def of(cls, pset: PrimitiveSet, n_tensor: int = N_TENSOR, n_scalar: int = N_SCALAR) -> "Layout":
+    def of(cls, pset: PrimitiveSet, n_tensor: int = N_TENSOR, n_scalar: int = N_SCALAR,
+           n_net: int | None = None, output_type: str = SCALAR) -> "Layout":
+        """The layout of ``pset``'s terminals; ``n_net`` defaults to :data:`N_NET` when the set
+        has type ``net`` (else 0)."""
         names = tuple(pset.terminals)
-        return cls(names, tuple(pset.terminals[n] for n in names), int(n_tensor), int(n_scalar))
+        if n_net is None:
+            n_net = N_NET if NET in pset.min_height else 0
+        return cls(names, tuple(pset.terminals[n] for n in names), int(n_tensor), int(n_scalar),
+                   int(n_net), output_type)
 
     # -- ranges ---------------------------------------------------------------------------
     @property
     def n_static(self) -> int:
         return len(self.statics)
 
+    def bank_size(self, bank: str) -> int:
+        return {TENSOR: self.n_tensor, SCALAR_SPACE: self.n_scalar, NET_SPACE: self.n_net}[bank]
+
+    def bank_base(self, bank: str) -> int:
+        base = self.n_static
+        for b in BANKS:
+            if b == bank:
+                return base
+            base += self.bank_size(b)
+        raise ValueError(f"unknown register bank {bank!r}")
+
     @property
     def tensor_base(self) -> int:
-        return self.n_static
+        return self.bank_base(TENSOR)
 
     @property
     def scalar_base(self) -> int:
-        return self.n_static + self.n_tensor
+        return self.bank_base(SCALAR_SPACE)
 
     @property
     def size(self) -> int:
         """Number of addresses; valid addresses are ``0 .. size - 1``."""
-        return self.n_static + self.n_tensor + self.n_scalar
+        return self.n_static + sum(self.bank_size(b) for b in BANKS)
 
     @property
     def output(self) -> int:
-        """The output address, scalar ``s0``."""
-        return self.scalar_base
+        """The output address: ``s0`` (or ``n0`` for network-level programs)."""
+        return self.bank_base(space_of_type(self.output_type))
 
     def space(self, addr: int) -> str:
-        """``static``, ``tensor`` (dynamic tensor) or ``scalar``."""
+        """``static`` or the register bank of a dynamic address: ``tensor``, ``scalar``, ``net``."""
         if addr < self.n_static:
             return STATIC
-        return TENSOR if addr < self.scalar_base else SCALAR_SPACE
+        for b in BANKS:
+            if addr < self.bank_base(b) + self.bank_size(b):
+                return b
+        raise ValueError(f"address {addr} out of range")
 
     def read_space(self, addr: int) -> str:
-        """The space a read address belongs to for MutateOpArg: ``tensor`` (static or
-        dynamic) or ``scalar``."""
-        return SCALAR_SPACE if addr >= self.scalar_base else TENSOR
+        """The space a read address belongs to for MutateOpArg: the bank of its values (a
+        static counts in the bank of its type)."""
+        if addr < self.n_static:
+            return space_of_type(self.static_types[addr])
+        return self.space(addr)
 
-    def is_scalar(self, addr: int) -> bool:
-        return addr >= self.scalar_base
-
-    def read_range(self, space: str) -> range:
-        return range(self.scalar_base, self.size) if space == SCALAR_SPACE else range(0, self.scalar_base)
+    def read_range(self, space: str) -> list[int]:
+        """Every address a read of ``space`` may use: its statics, then its bank."""
+        statics = [a for a, t in enumerate(self.static_types) if space_of_type(t) == space]
+        return statics + list(self.write_range(space))
 
     def write_range(self, space: str) -> range:
-        return range(self.scalar_base, self.size) if space == SCALAR_SPACE \
-            else range(self.tensor_base, self.scalar_base)
+        base = self.bank_base(space)
+        return range(base, base + self.bank_size(space))
 
     def initial_types(self) -> list[str | None]:
         """Type of every address before the first instruction (None: never written)."""
-        return list(self.static_types) + [None] * (self.n_tensor + self.n_scalar)
+        return list(self.static_types) + [None] * (self.size - self.n_static)
 
     # -- names ----------------------------------------------------------------------------
     def name(self, addr: int) -> str:
         if addr < self.n_static:
             return self.statics[addr]
-        if addr < self.scalar_base:
-            return f"t{addr - self.tensor_base}"
-        return f"s{addr - self.scalar_base}"
+        bank = self.space(addr)
+        return f"{_PREFIX[bank]}{addr - self.bank_base(bank)}"
 
     def address(self, name: str) -> int:
         """Inverse of :meth:`name`; PrimitiveError for an unknown name."""
         m = _DYN_NAME.fullmatch(name)
         if m:
-            k = int(m.group(2))
-            base, n = (self.tensor_base, self.n_tensor) if m.group(1) == "t" \
-                else (self.scalar_base, self.n_scalar)
+            bank = next(b for b, p in _PREFIX.items() if p == m.group(1))
+            k, n = int(m.group(2)), self.bank_size(bank)
             if k < n:
-                return base + k
-            raise PrimitiveError(f"address {name!r} out of range ({m.group(1)}0..{m.group(1)}{n - 1})")
+                return self.bank_base(bank) + k
+            raise PrimitiveError(f"address {name!r} out of range "
+                                 + (f"({m.group(1)}0..{m.group(1)}{n - 1})" if n else
+                                    f"(this layout has no {bank} registers)"))
         try:
             return self.statics.index(name)
         except ValueError:
-            raise PrimitiveError(f"unknown address {name!r}: not a statistic, t<k> or s<k>") from None
+            raise PrimitiveError(f"unknown address {name!r}: not a statistic, t<k>, s<k> or "
+                                 "n<k>") from None
 
 
-_DYN_NAME = re.compile(r"([ts])(\d+)")
+_DYN_NAME = re.compile(r"([tsn])(\d+)")
 
 
 # -- genome ---------------------------------------------------------------------------------

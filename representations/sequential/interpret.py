@@ -17,13 +17,14 @@ from .introns import reads_of, step_type
 
 
 def interpret(genome: Linear, pset: PrimitiveSet, tensors: Mapping[str, torch.Tensor],
-              layout: Layout | None = None) -> torch.Tensor:
-    """The value of ``s0`` after running every instruction of ``genome`` in order.
+              layout: Layout | None = None, layers=None) -> torch.Tensor:
+    """The value of the output address after running every instruction of ``genome`` in order.
 
-    ``tensors`` maps statistic names to tensors with a leading instance axis, as the ops take
-    them; the result has one value per instance.  Skipped instructions (see the package
-    docstring) leave the memory unchanged; a program that never writes ``s0`` raises
-    PrimitiveError.
+    ``tensors`` maps terminal names to tensors with a leading instance axis (network terminals:
+    one value per network), as the ops take them; ``layers`` (a ``primitives.kernels.Layers``)
+    places the instances in their networks for aggregations.  The result has one value per
+    instance (``s0``) or per network (``n0``).  Skipped instructions (see the package docstring)
+    leave the memory unchanged; a program that never writes its output raises PrimitiveError.
     """
     layout = layout or Layout.of(pset)
     types = layout.initial_types()
@@ -43,8 +44,10 @@ def interpret(genome: Linear, pset: PrimitiveSet, tensors: Mapping[str, torch.Te
             if out is None:
                 continue
             op = pset[ins[1]]
-            memory[ins[0]] = op.fn(*[load(r) for r in reads_of(ins, op.arity)])
+            args = [load(r) for r in reads_of(ins, op.arity)]
+            memory[ins[0]] = op.fn(*args, layers) if op.kind == "aggregation" else op.fn(*args)
             types[ins[0]] = out
     if types[layout.output] is None:
-        raise PrimitiveError("invalid program: the output address s0 is never written")
+        raise PrimitiveError(f"invalid program: the output address {layout.name(layout.output)} "
+                             "is never written")
     return memory[layout.output]

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from primitives import SCALAR, PrimitiveError, PrimitiveSet
+from primitives import PrimitiveError, PrimitiveSet
 
 from ..ir import Program, ProgramBuilder
-from .genome import Instruction, Layout, Linear
+from .genome import Instruction, Layout, Linear, space_of_type
 
 
 def reads_of(ins: Instruction, arity: int) -> tuple[int, ...]:
@@ -33,13 +33,13 @@ def reads_of(ins: Instruction, arity: int) -> tuple[int, ...]:
 def step_type(types: list, ins: Instruction, pset: PrimitiveSet, layout: Layout) -> str | None:
     """Output type of ``ins`` given the address types, or None when it is skipped: a read
     address never written, operand types matching no signature of the op, or an output whose
-    kind (scalar / tensor) is not the kind of the write address."""
+    register bank (tensor / scalar / net) is not the bank of the write address."""
     op = pset[ins[1]]
     in_types = tuple(types[r] for r in reads_of(ins, op.arity))
     if None in in_types:
         return None
     out = op.output_type(in_types)
-    if out is None or (out == SCALAR) != layout.is_scalar(ins[0]):
+    if out is None or space_of_type(out) != layout.space(ins[0]):
         return None
     return out
 

@@ -20,6 +20,7 @@ from gpnas.nasm.programfile import ProgramFile
 from gpnas.nasm.score import build_model
 from gpnas.nasm.simplify import to_sympy
 from nasm_helpers import PSET, env, images, parse, sequential_programs, shared_ir_programs
+from primitives import full_primitive_set
 
 
 def test_text_latex_sympy_formats(check):
@@ -50,21 +51,27 @@ def test_python_export_embeds_the_real_source_and_no_copies():
                 real[name] = ast.dump(ast.parse(textwrap.dedent(inspect.getsource(obj))).body[0])
     defined = [n for n in ast.parse(src).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert {n.name for n in defined} - set(real) == {"program", "score"}
+    net = export(ProgramFile(parse("mul(net_macs, layer_std(frobenius(weight_grad.noise)))")),
+                 "python")
+    assert {n.name for n in ast.parse(net).body if isinstance(n, ast.FunctionDef)} \
+        - set(real) == {"program", "network", "score"}
     for node in defined:
         if node.name in real:
             assert ast.dump(node) == real[node.name], f"{node.name} differs from gpnas's"
-    assert {op.fn.__name__ for op in PSET.ops} <= {n.name for n in defined}
+    assert {op.fn.__name__ for op in full_primitive_set().ops} <= {n.name for n in defined}
     package = Path(standalone.__file__).parent
     for path in package.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                assert set(re.findall(r"\bdef (\w+)\(", node.value)) <= {"program", "score"}, path
+                assert set(re.findall(r"\bdef (\w+)\(", node.value)) <= \
+                    {"program", "network", "score"}, path
 
 
 def test_every_registry_op_is_a_kernel():
     """One definition per op: the registry rows call primitives.kernels."""
     for op in PSET.ops:
         assert op.fn.__module__ == "primitives.kernels" and op.fn.__name__ == f"op_{op.name}"
+    assert all(op.fn.__module__ == "primitives.kernels" for op in full_primitive_set().ops)
 
 
 def test_python_export_runs_standalone_and_matches_gpnas_score(tmp_path, model_dir):
@@ -74,8 +81,11 @@ def test_python_export_runs_standalone_and_matches_gpnas_score(tmp_path, model_d
                 parse("sym_eig_ratio(add(relu_out.data, relu_in_grad.noise))"),
                 parse("cosine(bn_out_grad.perturb, softmax(bn_out.noise))")]
     programs += shared_ir_programs()
+    programs += [parse("add(log(net_params), log(layer_sum(frobenius(weight_grad.noise))))"),
+                 parse("sub(layer_diff_min(mul(layer_depth, l1_norm(relu_out.data))), "
+                       "layer_max(sigmoid(normalized_sum(bn_out_grad.noise))))")]
     settings = [{}, {"to_scalar": "l2", "aggregate": "sum"}, {"order": "cbr"}, {"order": "cbr"},
-                {"to_scalar": "l2"}]
+                {"to_scalar": "l2"}, {}, {"order": "cbr"}]
     batch = images()
     for _, _, p in sequential_programs(10, seed=9):  # the first one valid on the model
         try:

@@ -2,11 +2,13 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from gpnas.errors import GpnasError
 from gpnas.nasm.export import export
-from gpnas.nasm.programfile import load_program, save_program
+from gpnas.nasm.programfile import ProgramFile, load_program, save_program
+from gpnas.search.representations import representation_for
 from nasm_helpers import (PSET, TREE, same, scores, sequential_programs, shared_ir_programs,
                           tree_programs)
 
@@ -31,6 +33,31 @@ def test_program_file_roundtrip_identical_scores(tmp_path, task):
     pf = load_program(files[6][0], PSET)  # the first IR program
     assert (pf.to_scalar, pf.aggregate, pf.order) == ("l2", "sum", "cbr")
     assert load_program(files[0][0]).batch_size == 2
+
+
+def test_network_programs_round_trip_with_their_dsl(tmp_path, task):
+    path = None
+    for name in ("tree", "sequential"):
+        rep = representation_for(name, ("network",))
+        rng = np.random.default_rng(4)
+        for i in range(4):
+            g = rep.random(rng)
+            p = rep.lower(g)
+            path = save_program(tmp_path / f"{name}{i}.json",
+                                ProgramFile(p, name, rep.to_json(g), dsl=("network",)))
+            pf = load_program(path)
+            assert pf.program.key == p.key and pf.dsl == ("network",) and pf.network_level
+            same(scores(pf.program, task), scores(p, task))
+    tree = json.loads((tmp_path / "tree0.json").read_text())
+    with pytest.raises(GpnasError, match="invalid tree genome"):
+        load_program(_write(tmp_path / "nodsl.json", {**tree, "dsl": []}))
+    with pytest.raises(GpnasError, match="dsl must be a list"):
+        load_program(_write(tmp_path / "baddsl.json", {**tree, "dsl": ["nope"]}))
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+    return path
 
 
 def _fake_run(tmp_path, cands):

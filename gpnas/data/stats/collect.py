@@ -24,12 +24,14 @@ from gpnas.errors import GpnasError
 class InstanceGroup:
     """Rows (layer instances) of one shape, of one or many networks.
 
-    ``net[i]`` is the position, in the list of networks requested, of row i's network; rows are
-    ordered by network, then by execution order; ``tensors`` maps each of the 22 statistic names
-    to a tensor of shape (L, *instance_shape).
+    ``net[i]`` is the position, in the list of networks requested, of row i's network, and
+    ``position[i]`` the row's execution index in its network (0-based, over all its instances);
+    rows are ordered by network, then by execution order; ``tensors`` maps each of the 22
+    statistic names to a tensor of shape (L, *instance_shape).
     """
 
     net: torch.Tensor
+    position: torch.Tensor
     tensors: dict[str, torch.Tensor]
 
     def __len__(self) -> int:
@@ -77,15 +79,16 @@ def group_instances(per_net: Sequence[Sequence[dict[str, torch.Tensor]]],
     ``per_net[n]`` is network n's list of instances (as :func:`collect` returns).  Groups are in
     order of first appearance; rows by network, then execution order.
     """
-    flat = [(n, inst) for n, insts in enumerate(per_net) for inst in insts]
+    flat = [(n, p, inst) for n, insts in enumerate(per_net) for p, inst in enumerate(insts)]
     groups = []
     try:
-        for positions in trace.group_by_shape([inst for _, inst in flat]).values():
+        for positions in trace.group_by_shape([inst for _, _, inst in flat]).values():
             rows = [flat[i] for i in positions]
-            net = torch.tensor([n for n, _ in rows], dtype=torch.int64)
-            tensors = {name: torch.stack([inst[name] for _, inst in rows]).to(dtype)
+            net = torch.tensor([n for n, _, _ in rows], dtype=torch.int64)
+            position = torch.tensor([p for _, p, _ in rows], dtype=torch.int64)
+            tensors = {name: torch.stack([inst[name] for _, _, inst in rows]).to(dtype)
                        for name in STAT_NAMES}
-            groups.append(InstanceGroup(net=net, tensors=tensors))
+            groups.append(InstanceGroup(net=net, position=position, tensors=tensors))
     except KeyError as exc:
         raise GpnasError(f"instance lacks the statistic {exc.args[0]!r}") from None
     return groups

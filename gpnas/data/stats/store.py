@@ -195,6 +195,7 @@ class StatsStore:
         out = [{name: torch.empty((counts[g],) + sig_shapes[g][shape_class(name)], dtype=dtype)
                 for name in STAT_NAMES} for g in range(len(sig_shapes))]
         nets = [torch.empty(counts[g], dtype=torch.int64) for g in range(len(sig_shapes))]
+        positions = [torch.empty(counts[g], dtype=torch.int64) for g in range(len(sig_shapes))]
         fill = [0] * len(sig_shapes)
         for pos, (rec, entry) in enumerate(zip(recs, plan)):
             shard = self._open(rec)
@@ -216,9 +217,11 @@ class StatsStore:
                     else:
                         dst.copy_(src.float() * scale.view(-1, *([1] * (dst.dim() - 1))))
                 nets[g][a:a + n] = pos
+                positions[g][a:a + n] = torch.as_tensor(rec["group_rows"][k], dtype=torch.int64)
                 fill[g] = a + n
             del shard
-        return [InstanceGroup(net=nets[g], tensors=out[g]) for g in range(len(sig_shapes))]
+        return [InstanceGroup(net=nets[g], position=positions[g], tensors=out[g])
+                for g in range(len(sig_shapes))]
 
     def load_net(self, net_id: int, dtype: torch.dtype = torch.float32,
                  ) -> list[dict[str, torch.Tensor]]:

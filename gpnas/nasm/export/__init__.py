@@ -24,14 +24,14 @@ def export(source, fmt: str = "text", *, simplify: bool | None = None, pset=None
     ``simplify`` defaults to True for text/latex/sympy and False for python/json; for python and
     json a simplified program is used only when it re-scored equal and is smaller.
     """
-    from primitives import default_primitive_set
+    from primitives import full_primitive_set
 
     from gpnas.nasm.programfile import load_program
     from gpnas.nasm.simplify import DEFAULT_TIMEOUT
 
     if fmt not in FORMATS:
         raise GpnasError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    pset = pset or default_primitive_set()
+    pset = pset or full_primitive_set()
     if isinstance(source, (str, Path)):
         pf = load_program(source, pset, candidate)
     else:

@@ -23,11 +23,13 @@ def text_report(pf: ProgramFile, expr, simp) -> str:
 
     program = pf.program.pruned()
     agg = "mean" if pf.aggregate == "mean" else "sum"
+    form = "network-level (its own aggregation)" if pf.network_level else \
+        f"to_scalar={pf.to_scalar}  aggregate={pf.aggregate}"
     lines = [f"gpnas program ({pf.describe()})",
              f"  program:    {program.text()}",
              f"  statistics: {', '.join(program.statistics)}",
-             f"  settings:   to_scalar={pf.to_scalar}  aggregate={pf.aggregate}  "
-             f"order={pf.order}  batch_size={pf.batch_size}  ({program.size} nodes)"]
+             f"  settings:   {form}  order={pf.order}  batch_size={pf.batch_size}  "
+             f"({program.size} nodes)"]
     for sp, t in (pf.source.get("test") or {}).items():
         if isinstance(t, dict):
             if t.get("kendall") is not None:
@@ -35,7 +37,8 @@ def text_report(pf: ProgramFile, expr, simp) -> str:
                              f"{t.get('spearman', float('nan')):.4f} (n={t.get('n')})")
             else:
                 lines.append(f"  test:       {sp}: invalid ({t.get('invalid')})")
-    lines += ["", f"score = {agg} over the network's instances of", "",
+    head = "score =" if pf.network_level else f"score = {agg} over the network's instances of"
+    lines += ["", head, "",
               textwrap.indent(pretty(expr), "    "), "",
               f"  one line:   {expr}"]
     if simp is None:
@@ -58,5 +61,5 @@ def latex_report(pf: ProgramFile, expr) -> str:
     from gpnas.nasm.simplify import latex
 
     agg = "mean" if pf.aggregate == "mean" else "sum"
-    return (f"% gpnas NASM ({pf.describe()}): score = {agg} over ReLU-Conv-BN instances of\n"
-            f"{latex(expr)}\n")
+    what = "score =" if pf.network_level else f"score = {agg} over ReLU-Conv-BN instances of"
+    return f"% gpnas NASM ({pf.describe()}): {what}\n{latex(expr)}\n"

@@ -12,7 +12,7 @@ import math
 import torch
 
 from gpnas.data.stats.trace import collect, group_by_shape
-from primitives.kernels import to_scalar_l2, to_scalar_mean
+from primitives.kernels import Layers, size_terms, to_scalar_l2, to_scalar_mean
 
 TO_SCALAR_FNS = {"mean": to_scalar_mean, "l2": to_scalar_l2}
 
@@ -30,18 +30,59 @@ def instance_values(stats, program, to_scalar, names):
     return torch.stack(values) if values else torch.zeros(0)
 
 
-def score_model(model, images, program, names, *, seed=0, order="rcb", to_scalar="mean",
-                aggregate="mean"):
-    """The score of ``model``: ``program`` on every instance of its statistics (``images``: a
-    normalised (B, C, H, W) batch), ``to_scalar`` per instance, ``aggregate`` over them."""
+def _statistics(model, images, seed, order):
     stats = collect(model, images, seed=seed, order=order)
     if not stats:
         pattern = "ReLU -> Conv2d -> BatchNorm2d" if order == "rcb" else \
             "Conv2d -> BatchNorm2d -> ReLU"
         raise ValueError(f"the model has no {pattern} instance")
+    return stats
+
+
+def score_model(model, images, program, names, *, seed=0, order="rcb", to_scalar="mean",
+                aggregate="mean"):
+    """The score of ``model`` under the paper's form: ``program`` on every instance of its
+    statistics (``images``: a normalised (B, C, H, W) batch), ``to_scalar`` per instance,
+    ``aggregate`` over them."""
+    stats = _statistics(model, images, seed, order)
     v = instance_values(stats, program, TO_SCALAR_FNS[to_scalar], names).double()
     total = v.sum()
     result = float(total / len(v)) if aggregate == "mean" else float(total)
+    if not math.isfinite(result):
+        raise ValueError("the program gives no finite score on this model")
+    return result
+
+
+def network_terminals(stats):
+    """``net_instances``, ``net_params`` and ``net_macs`` of one network, from its shapes."""
+    terms = [size_terms(inst["weight"].shape, inst["bn_out.data"].shape) for inst in stats]
+    return {"net_instances": torch.tensor([float(len(stats))], dtype=torch.float64),
+            "net_params": torch.tensor([sum(p for p, _ in terms)], dtype=torch.float64),
+            "net_macs": torch.tensor([sum(m for _, m in terms)], dtype=torch.float64)}
+
+
+def score_network(model, images, instance_part, network_part, n_aggregated, names, *, seed=0,
+                  order="rcb"):
+    """The score of ``model`` under a network-level program: ``instance_part`` on the
+    instances (one batch per shape; it returns the ``n_aggregated`` per-instance values the
+    network part reads), then ``network_part`` on those values in execution order, the
+    instances' places (``Layers``) and the network terminals."""
+    stats = _statistics(model, images, seed, order)
+    n = len(stats)
+    depth = torch.arange(1, n + 1, dtype=torch.float64) / n
+    for i, inst in enumerate(stats):
+        inst["layer_position"] = torch.tensor(float(i))
+        inst["layer_depth"] = depth[i].float()
+    values = [torch.zeros(n, dtype=torch.float64) for _ in range(n_aggregated)]
+    with torch.no_grad():
+        for idx in group_by_shape(stats).values():
+            batch = {k: torch.stack([stats[i][k] for i in idx]) for k in names}
+            for k, v in enumerate(instance_part(batch)):
+                values[k][idx] = v.double()
+        if not all(bool(torch.isfinite(v).all()) for v in values):
+            raise ValueError("the program gives no finite value on an instance of this model")
+        layers = Layers(torch.zeros(n, dtype=torch.long), 1, depth, torch.arange(n))
+        result = float(network_part(values, layers, network_terminals(stats))[0])
     if not math.isfinite(result):
         raise ValueError("the program gives no finite score on this model")
     return result

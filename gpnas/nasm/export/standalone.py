@@ -13,7 +13,7 @@ import ast
 import inspect
 from types import ModuleType
 
-from primitives import INPUTS, PER_INPUT, STAT_NAMES, kernels
+from primitives import INPUTS, NET, PER_INPUT, STAT_NAMES, full_primitive_set, kernels
 
 from gpnas import __version__
 from gpnas.data.stats import trace
@@ -24,6 +24,7 @@ from gpnas.nasm.programfile import ProgramFile
 #: embedded in this order; later ones use names of earlier ones
 EMBEDDED: tuple[ModuleType, ...] = (kernels, trace, runtime)
 _INTERNAL = ("primitives", "gpnas", "representations")
+PSET = full_primitive_set()
 
 
 def _split_imports(module: ModuleType) -> tuple[list[str], str]:
@@ -58,18 +59,42 @@ def _defined(source: str) -> list[str]:
     return names
 
 
+def _aggregated(program) -> list[int]:
+    """The per-instance nodes that network-level nodes read."""
+    return sorted({a for n in program.nodes if n.type == NET for a in n.args
+                   if program.nodes[a].type != NET})
+
+
 def program_source(program) -> str:
-    """The program as straight-line torch code over a dict of stacked statistics."""
+    """The program as straight-line torch code: ``program(s)`` over a dict of statistics
+    stacked over instances of one shape; for a network-level program it returns the values the
+    network part reads, and ``network(a, layers, t)`` computes the network's score from them."""
     lines = ["def program(s):",
              '    """The NASM on a batch of instances of one shape: s maps each statistic name',
              '    to a tensor with a leading instance axis."""']
+    network = ["def network(a, layers, t):",
+               '    """The network-level part: a[k] holds the values of the k-th aggregated',
+               '    sub-program on the instances (execution order), t the network terminals."""']
+    inputs = _aggregated(program)
     for i, n in enumerate(program.nodes):
-        if n.op is None:
+        if n.type == NET:
+            op = PSET[n.op] if n.op is not None else None
+            if n.op is None:
+                network.append(f"    v{i} = t[{n.name!r}]")
+            elif op.kind == "aggregation":
+                network.append(f"    v{i} = {op.fn.__name__}(a[{inputs.index(n.args[0])}], layers)")
+            else:
+                network.append(f"    v{i} = {op.fn.__name__}({', '.join(f'v{a}' for a in n.args)})")
+        elif n.op is None:
             lines.append(f"    v{i} = s[{n.name!r}]")
         else:
-            lines.append(f"    v{i} = op_{n.op}({', '.join(f'v{a}' for a in n.args)})")
-    lines.append(f"    return v{program.output}")
-    return "\n".join(lines) + "\n"
+            lines.append(f"    v{i} = {PSET[n.op].fn.__name__}({', '.join(f'v{a}' for a in n.args)})")
+    if program.type != NET:
+        lines.append(f"    return v{program.output}")
+        return "\n".join(lines) + "\n"
+    lines.append(f"    return ({''.join(f'v{i}, ' for i in inputs)})")
+    network.append(f"    return v{program.output}")
+    return "\n".join(lines) + "\n\n\n" + "\n".join(network) + "\n"
 
 
 def _docstring(pf: ProgramFile, program, formula: str | None) -> str:
@@ -85,8 +110,11 @@ def _docstring(pf: ProgramFile, program, formula: str | None) -> str:
     if formula:
         doc.append(f"formula:   {formula}")
     pattern = "ReLU-Conv2d-BatchNorm2d" if pf.order == "rcb" else "Conv2d-BatchNorm2d-ReLU"
-    doc.append(f"to_scalar: {pf.to_scalar}; aggregate over instances: {pf.aggregate}; "
-               f"instances: {pattern}")
+    if program.type == NET:
+        doc.append(f"network-level program (its own aggregation); instances: {pattern}")
+    else:
+        doc.append(f"to_scalar: {pf.to_scalar}; aggregate over instances: {pf.aggregate}; "
+                   f"instances: {pattern}")
     if taus:
         doc.append(f"test:      {taus}")
     return '"""' + "\n".join(doc).replace('"""', "'''").replace("\\", "\\\\") + '\n"""\n'
@@ -100,16 +128,23 @@ def python_module(pf: ProgramFile, program=None, formula: str | None = None) -> 
         imps, body = _split_imports(module)
         imports += [i for i in imps if i not in imports]
         parts.append(f"# {'-' * 20} {module.__name__} (embedded source) {'-' * 20}\n{body}")
+    per_instance = tuple(n.name for n in program.nodes if n.op is None and n.type != NET)
     settings = (f"TO_SCALAR = {pf.to_scalar!r}\nAGGREGATE = {pf.aggregate!r}\n"
                 f"ORDER = {pf.order!r}\nBATCH_SIZE = {int(pf.batch_size)}\n"
                 f"INPUTS = {tuple(INPUTS)!r}\nPER_INPUT = {tuple(PER_INPUT)!r}\n"
                 f"STAT_NAMES = {tuple(STAT_NAMES)!r}\n"
-                f"STATISTICS = {tuple(program.statistics)!r}  # the statistics the program reads\n")
-    entry = ('def score(model, images, seed=0):\n'
-             '    """The NASM score of ``model``: ``images`` is a (B, C, H, W) batch of '
-             '(normalised) inputs."""\n'
-             '    return score_model(model, images, program, STATISTICS, seed=seed, '
-             'order=ORDER,\n                       to_scalar=TO_SCALAR, aggregate=AGGREGATE)\n')
+                f"STATISTICS = {per_instance!r}  # what the program reads per instance\n")
+    doc = ('    """The NASM score of ``model``: ``images`` is a (B, C, H, W) batch of '
+           '(normalised) inputs."""\n')
+    if program.type == NET:
+        entry = ('def score(model, images, seed=0):\n' + doc +
+                 f'    return score_network(model, images, program, network, '
+                 f'{len(_aggregated(program))}, STATISTICS,\n'
+                 '                         seed=seed, order=ORDER)\n')
+    else:
+        entry = ('def score(model, images, seed=0):\n' + doc +
+                 '    return score_model(model, images, program, STATISTICS, seed=seed, '
+                 'order=ORDER,\n                       to_scalar=TO_SCALAR, aggregate=AGGREGATE)\n')
     text = "\n\n".join([_docstring(pf, program, formula) + "\nfrom __future__ import annotations\n\n"
                         + "\n".join(imports) + "\n", settings, *parts,
                         f"# {'-' * 20} the program {'-' * 20}\n" + program_source(program), entry])

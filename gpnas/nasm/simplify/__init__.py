@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from primitives import PrimitiveSet, default_primitive_set
+from primitives import PrimitiveSet, full_primitive_set
 from representations.ir import Program
 
 from gpnas.nasm.simplify.guard import SimplifyTimeout, guarded
@@ -103,7 +103,7 @@ def simplify_program(program: Program, pset: PrimitiveSet | None = None, *,
     :func:`check_task` with ``check_batch_size`` / ``check_order`` (use the program's own).
     ``timeout``: seconds for sympy; past it the unsimplified formula and program are kept.
     """
-    pset = pset or default_primitive_set()
+    pset = pset or full_primitive_set()
     program = program.pruned()
     expr = to_sympy(program, pset, to_scalar)
     t0 = time.perf_counter()

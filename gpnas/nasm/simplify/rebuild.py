@@ -17,7 +17,7 @@ from typing import Sequence
 
 import sympy
 
-from primitives import PrimitiveSet, default_primitive_set
+from primitives import PrimitiveSet, full_primitive_set
 from representations.ir import Program, ProgramBuilder
 
 from gpnas.nasm.simplify.translate import Atom
@@ -407,7 +407,7 @@ def from_sympy(expr: sympy.Expr, out_type: str, pset: PrimitiveSet | None = None
     ``atoms`` maps atom symbols to :class:`Atom` (from a simplification); ``prefer`` names
     statistics to build constants from.  Raises :class:`NotMappable` naming the construct.
     """
-    pset = pset or default_primitive_set()
+    pset = pset or full_primitive_set()
     r = _Rebuild(pset, atoms or {}, prefer)
     out = r.build(expr, out_type)
     return r.b.build(out)

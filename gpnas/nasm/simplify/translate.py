@@ -16,13 +16,15 @@ from dataclasses import dataclass
 import sympy
 from sympy.core.function import AppliedUndef
 
-from primitives import TO_SCALAR, PrimitiveSet, default_primitive_set
+from primitives import EXTENSIONS, TO_SCALAR, PrimitiveSet, full_primitive_set
 from representations.ir import Program
 
 
 def stat_symbol(name: str) -> sympy.Symbol:
-    """The symbol of a statistic (real, named as the statistic, e.g. ``weight_grad.noise``)."""
-    return sympy.Symbol(name, real=True)
+    """The symbol of a terminal: real, named as the terminal (e.g. ``weight_grad.noise``), with
+    the assumptions its DSL extension declares (``net_params`` is positive)."""
+    assume = {a: True for ext in EXTENSIONS.values() for a in ext.assumptions.get(name, ())}
+    return sympy.Symbol(name, real=True, **assume)
 
 
 def _is_opaque(op) -> bool:
@@ -42,7 +44,7 @@ def _op_expr(pset: PrimitiveSet, name: str, args) -> sympy.Expr:
 
 
 def apply_to_scalar(body: sympy.Expr, program: Program, to_scalar: str | None) -> sympy.Expr:
-    if to_scalar is None or program.type == "scalar":
+    if to_scalar is None or program.type in ("scalar", "net"):
         return body
     if to_scalar not in TO_SCALAR:
         raise ValueError(f"to_scalar must be one of {sorted(TO_SCALAR)}")
@@ -52,7 +54,7 @@ def apply_to_scalar(body: sympy.Expr, program: Program, to_scalar: str | None) -
 def to_sympy(program: Program, pset: PrimitiveSet | None = None,
              to_scalar: str | None = "mean") -> sympy.Expr:
     """The program as one sympy expression (unsimplified), ``to_scalar`` outermost."""
-    pset = pset or default_primitive_set()
+    pset = pset or full_primitive_set()
     program = program.pruned()
     vals: list[sympy.Expr] = []
     for n in program.nodes:

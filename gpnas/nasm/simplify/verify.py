@@ -1,5 +1,6 @@
-"""Checking a rewritten program: it must give the original's per-instance values on real
-statistics (given tasks, or :func:`check_task`: two small random ReLU-Conv-BN networks)."""
+"""Checking a rewritten program: it must give the original's values on real statistics (given
+tasks, or :func:`check_task`: small random ReLU-Conv-BN networks of different widths and
+depths) -- per instance for a paper program, per network for a network-level one."""
 
 from __future__ import annotations
 
@@ -10,19 +11,22 @@ from representations.ir import Program
 
 
 def check_task(batch_size: int = 1, order: str = "rcb", seed: int = 0):
-    """Statistics of two small random ReLU-Conv-BN networks (4 instances each, incl. a 1x1 and
-    a separable conv): real activations, gradients, exact zeros of ReLUs."""
+    """Statistics of three small random ReLU-Conv-BN networks (incl. a 1x1 and a separable
+    conv; the third is narrower and one block deeper, so size terms differ): real activations,
+    gradients, exact zeros of ReLUs."""
     import torch
     from torch import nn
 
     from gpnas.data.stats.collect import collect, group_instances
     from gpnas.evaluation.task import Task
 
-    def net():
+    def net(c: int, deeper: bool):
+        extra = [nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()] \
+            if deeper else []
         return nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Conv2d(8, 12, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(12), nn.ReLU(),
+            nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+            nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), *extra,
+            nn.Conv2d(c, 12, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(12), nn.ReLU(),
             nn.Conv2d(12, 12, 1, bias=False), nn.BatchNorm2d(12), nn.ReLU(),
             nn.Conv2d(12, 12, 3, padding=1, groups=12, bias=False),
             nn.Conv2d(12, 12, 1, bias=False), nn.BatchNorm2d(12), nn.ReLU(),
@@ -30,9 +34,9 @@ def check_task(batch_size: int = 1, order: str = "rcb", seed: int = 0):
 
     per_net = []
     with torch.random.fork_rng(devices=[]):
-        for k in range(2):
+        for k, (c, deeper) in enumerate([(8, False), (8, False), (6, True)]):
             torch.manual_seed(seed + k)
-            model = net()
+            model = net(c, deeper)
             gen = torch.Generator().manual_seed(seed + k)
             images = torch.randn(batch_size, 3, 12, 12, generator=gen)
             per_net.append(collect(model, images, seed=seed + k, order=order))
@@ -44,12 +48,15 @@ def _values(program: Program, task, pset, to_scalar: str) -> np.ndarray:
 
     engine = Engine(pset, EngineConfig(to_scalar=to_scalar, cost_budget=float("inf"),
                                        cache_bytes=0))
+    if program.type == "net":  # the network scores (may be NaN: compared as such)
+        return engine.probe_values(program, task)[:task.n_nets].numpy()
     return engine.instance_values(program, task).double().numpy()
 
 
 def compare(original: Program, other: Program, tasks, pset: PrimitiveSet,
             to_scalar: str = "mean", rtol: float = 1e-4) -> str | None:
-    """None when both programs give the same per-instance values on every task, else why not.
+    """None when both programs give the same values on every task (per instance; per network
+    for network-level programs), else why not.
 
     Values agree when NaN sits at the same places and the rest is close: relative ``rtol``,
     absolute ``rtol`` times the largest magnitude (float32 rewrites of sums round differently).
