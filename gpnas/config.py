@@ -29,9 +29,10 @@ AGGREGATIONS = ("paper", "evolved")
 BENCH_DIR_ENV = "GPNAS_BENCH_DIR"
 
 
-def dsl_of(aggregation: str) -> tuple[str, ...]:
-    """The DSL extensions (``primitives.EXTENSIONS``) of an aggregation form."""
-    return ("network",) if aggregation == "evolved" else ()
+def dsl_of(aggregation: str, cross_batch: int = 0) -> tuple[str, ...]:
+    """The DSL extensions (``primitives.EXTENSIONS``) of an aggregation form and a cross-sample
+    batch (0: no cross-sample statistics)."""
+    return (("network",) if aggregation == "evolved" else ()) + (("cross",) if cross_batch else ())
 
 
 @dataclass
@@ -69,6 +70,7 @@ class RunConfig:
     to_scalar: str = "mean"  # the paper form's per-instance reduction
     aggregate: str = "mean"  # the paper form's reduction over instances
     aggregation: str = "paper"  # paper | evolved (network-level programs)
+    cross_batch: int = 0  # images of the cross-sample statistics' batch (0: none)
     probe_nets: int = 2  # networks of the validity / equivalence probe
     workers: int = 1
 
@@ -98,12 +100,14 @@ class RunConfig:
         need(self.to_scalar in TO_SCALARS, f"to_scalar must be one of {TO_SCALARS}")
         need(self.aggregate in AGGREGATES, f"aggregate must be one of {AGGREGATES}")
         need(self.aggregation in AGGREGATIONS, f"aggregation must be one of {AGGREGATIONS}")
+        need(self.cross_batch == 0 or 2 <= self.cross_batch <= 256,
+             "cross_batch must be 0 (none) or 2..256 images")
         return self
 
     @property
     def dsl(self) -> tuple[str, ...]:
         """The DSL extensions the search uses (none: the paper's 34 operations)."""
-        return dsl_of(self.aggregation)
+        return dsl_of(self.aggregation, self.cross_batch)
 
     def rngs(self) -> tuple[np.random.Generator, np.random.Generator]:
         """Two independent streams: the data split (from data_seed) and the search (seed)."""

@@ -1,21 +1,25 @@
 """The gpnas DSL: typed, batched, total primitive operations with sympy translations.
 
 :func:`default_primitive_set` is the paper's DSL (34 operations over 22 statistics);
-:func:`primitive_set` adds named extensions (:data:`EXTENSIONS`), e.g. ``network``: network-level
-programs with evolvable aggregation over layer instances.
+:func:`primitive_set` adds named extensions (:data:`EXTENSIONS`): ``network`` (network-level
+programs with evolvable aggregation over layer instances) and ``cross`` (cross-sample statistics
+and their spectral operations).
 """
 
 import functools
+from dataclasses import replace
 
+from .cross import CROSS
 from .network import NETWORK
 from .ops import OPS
 from .registry import Extension, Op, PrimitiveError, PrimitiveSet, Signature
 from .scalarize import TO_SCALAR
 from .terminals import INPUTS, PER_INPUT, STAT_NAMES, STATISTICS
-from .types import ACT, ALL_TYPES, BN, KNOWN_TYPES, NET, SCALAR, TENSOR_TYPES, WEIGHT
+from .types import (ACT, ALL_TYPES, BMAT, BN, CMAT, KNOWN_TYPES, NET, NETWORK_TYPES, NMAT, SCALAR,
+                    TENSOR_TYPES, WEIGHT)
 
 #: the DSL's extensions by name, in the order they are applied
-EXTENSIONS: dict[str, Extension] = {NETWORK.name: NETWORK}
+EXTENSIONS: dict[str, Extension] = {NETWORK.name: NETWORK, CROSS.name: CROSS}
 
 
 def primitive_set(*extensions: str) -> PrimitiveSet:
@@ -24,12 +28,20 @@ def primitive_set(*extensions: str) -> PrimitiveSet:
     if unknown:
         raise PrimitiveError(f"unknown DSL extension(s) {unknown}; known: {list(EXTENSIONS)}")
     chosen = [ext for name, ext in EXTENSIONS.items() if name in extensions]
+    names = {ext.name for ext in chosen}
+    enabled = set(ALL_TYPES) | {t for ext in chosen for t, needs in ext.types.items()
+                                if set(needs) <= names}
     terminals = dict(STATISTICS)
     ops = list(OPS)
     for ext in chosen:
-        terminals.update(ext.terminals)
+        terminals.update({n: t for n, t in ext.terminals.items() if t in enabled})
         ops = [ext.extend(op) for op in ops] + list(ext.ops)
-    return PrimitiveSet(terminals, ops)
+    kept = []
+    for op in ops:  # signatures of types not enabled by the chosen extensions are left out
+        sigs = tuple(s for s in op.signatures if {*s.inputs, s.output} <= enabled)
+        if sigs:
+            kept.append(op if sigs == op.signatures else replace(op, signatures=sigs))
+    return PrimitiveSet(terminals, kept)
 
 
 def default_primitive_set() -> PrimitiveSet:
@@ -45,7 +57,7 @@ def full_primitive_set() -> PrimitiveSet:
 
 
 __all__ = [
-    "ACT", "ALL_TYPES", "BN", "EXTENSIONS", "Extension", "INPUTS", "KNOWN_TYPES", "NET", "OPS",
+    "ACT", "ALL_TYPES", "BMAT", "BN", "CMAT", "EXTENSIONS", "NETWORK_TYPES", "NMAT", "Extension", "INPUTS", "KNOWN_TYPES", "NET", "OPS",
     "Op", "PER_INPUT", "PrimitiveError", "PrimitiveSet", "SCALAR", "STATISTICS", "STAT_NAMES",
     "Signature", "TENSOR_TYPES", "TO_SCALAR", "WEIGHT", "default_primitive_set",
     "full_primitive_set", "primitive_set",

@@ -383,3 +383,92 @@ def size_terms(weight_shape, bn_shape) -> tuple[float, float]:
     ``numel(weight)`` and ``C_out H' W' x (C_in / groups) k k``."""
     return float(math.prod(weight_shape)), float(math.prod(bn_shape[1:]) *
                                                  math.prod(weight_shape[1:]))
+
+
+# -- cross-sample matrices: (L, n, n) stacks of square matrices ------------------------------
+def _symmetric(a):
+    """(A + A^T) / 2 in float64, non-finite matrices zeroed (their results become NaN)."""
+    a, bad = _finite_rows(a.double())
+    return (a + a.transpose(-1, -2)) / 2, bad
+
+
+def _ridge(a):
+    """A + eps I with eps = 1e-6 * |trace(A)| / n + 1e-12: a singular matrix stays finite."""
+    n = a.shape[-1]
+    eps = 1e-6 * a.diagonal(dim1=-2, dim2=-1).sum(-1).abs() / n + 1e-12
+    return a + eps[..., None, None] * torch.eye(n, dtype=a.dtype, device=a.device)
+
+
+def _eigenvalues(a):
+    s, bad = _symmetric(a)
+    return torch.linalg.eigvalsh(s), bad
+
+
+def _finish(y, bad, like):
+    return _mask_rows(_inf_to_nan(y), bad).to(like.dtype)
+
+
+def mat_logdet(a):
+    """log|det| of each (symmetrised) matrix, with a tiny ridge: total on singular matrices."""
+    s, bad = _symmetric(a)
+    return _finish(torch.linalg.slogdet(_ridge(s))[1], bad, a)
+
+
+def mat_eigmin(a):
+    """Smallest eigenvalue of each (symmetrised) matrix."""
+    e, bad = _eigenvalues(a)
+    return _finish(e[..., 0], bad, a)
+
+
+def mat_eigmax(a):
+    """Largest eigenvalue of each (symmetrised) matrix."""
+    e, bad = _eigenvalues(a)
+    return _finish(e[..., -1], bad, a)
+
+
+def mat_eig_entropy(a):
+    """Entropy of the eigenvalue spectrum: -sum p log p, p = |lambda| / sum |lambda|
+    (0 for an all-zero matrix)."""
+    e, bad = _eigenvalues(a)
+    m = e.abs()
+    p = m / m.sum(-1, keepdim=True).clamp_min(1e-300)
+    return _finish(-(p * torch.log(p.clamp_min(1e-300))).sum(-1), bad, a)
+
+
+def mat_trace(a):
+    """Sum of the diagonal of each matrix."""
+    return _inf_to_nan(a.diagonal(dim1=-2, dim2=-1).sum(-1))
+
+
+def mat_invtrace(a):
+    """Trace of the inverse of each (symmetrised, ridged) matrix: sum of 1 / lambda."""
+    s, bad = _symmetric(a)
+    e = torch.linalg.eigvalsh(_ridge(s))
+    return _finish((1 / e).sum(-1), bad, a)
+
+
+def mat_corr(a):
+    """A_ij / sqrt(|A_ii A_jj|): a Gram or covariance matrix as cosine similarities or
+    correlations; 0 where a diagonal entry is 0."""
+    d = a.diagonal(dim1=-2, dim2=-1).abs().sqrt()
+    outer = d[..., :, None] * d[..., None, :]
+    return _inf_to_nan(torch.where(outer > 0, a / torch.where(outer > 0, outer, 1), 0.0))
+
+
+def mat_distinct_rows(a):
+    """Number of distinct rows of each matrix (exact equality): of a Gram or kernel of codes,
+    the number of distinct samples the layer tells apart."""
+    same = (a[..., :, None, :] == a[..., None, :, :]).all(-1)
+    earlier = torch.tril(torch.ones(same.shape[-2:], dtype=torch.bool, device=a.device), -1)
+    return (~(same & earlier).any(-1)).sum(-1).to(a.dtype)
+
+
+def agg_sum_mat(x, layers):
+    """Sum of the network's instance matrices."""
+    out = torch.zeros((layers.n_nets, *x.shape[1:]), dtype=x.dtype, device=x.device)
+    return _inf_to_nan(out.index_add_(0, layers.net, x))
+
+
+def agg_mean_mat(x, layers):
+    """Mean of the network's instance matrices."""
+    return _inf_to_nan(agg_sum_mat(x, layers) / _net_count(layers, x)[:, None, None])

@@ -67,4 +67,5 @@ def _net_overload(op: Op) -> tuple[Signature, ...]:
 
 
 NETWORK = Extension("network", __doc__.split("\n\n")[0], {**LAYER_TERMINALS, **NET_TERMINALS},
-                    AGGREGATIONS, _net_overload, LATEX, ASSUMPTIONS)
+                    AGGREGATIONS, _net_overload, latex=LATEX, assumptions=ASSUMPTIONS,
+                    types={NET: ()})

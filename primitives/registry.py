@@ -214,6 +214,9 @@ class Extension:
     latex: Mapping[str, str] = field(default_factory=dict)
     #: sympy assumptions that hold for every value of a terminal (e.g. ``("positive",)``)
     assumptions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the types this extension introduces, each with the extensions it also needs (a
+    #: signature or terminal of a type whose extensions are not all chosen is left out)
+    types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def extend(self, op: Op) -> Op:
         """``op`` with this extension's extra signatures (itself when there are none)."""

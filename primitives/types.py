@@ -8,8 +8,10 @@ value carries a leading axis of instances):
 * ``weight`` - tensors shaped like the conv weight: (C_out, C_in / groups, k, k)
 * ``scalar`` - one number per instance
 
-Extensions of the DSL (:mod:`primitives.extensions`) add types of their own, e.g. ``net``: one
-number per network (the value of a network-level program).
+Extensions of the DSL add types of their own: ``net`` (one number per network, the value of a
+network-level program; the ``network`` extension), and the cross-sample matrices of the ``cross``
+extension: ``bmat`` (per instance, a B x B matrix across the B samples of a batch), ``cmat`` (per
+instance, a C x C matrix across the output channels) and ``nmat`` (per network, a B x B matrix).
 
 Binary element-wise operations only combine values of one type, so a type-correct program can
 never meet a shape mismatch at run time.
@@ -20,9 +22,14 @@ BN = "bn"
 WEIGHT = "weight"
 SCALAR = "scalar"
 NET = "net"
+BMAT = "bmat"
+CMAT = "cmat"
+NMAT = "nmat"
 
 TENSOR_TYPES: tuple[str, ...] = (ACT, BN, WEIGHT)
 #: the paper's types: every value is per layer instance
 ALL_TYPES: tuple[str, ...] = (ACT, BN, WEIGHT, SCALAR)
 #: every type a primitive set may use, in a fixed order
-KNOWN_TYPES: tuple[str, ...] = (*ALL_TYPES, NET)
+KNOWN_TYPES: tuple[str, ...] = (*ALL_TYPES, NET, BMAT, CMAT, NMAT)
+#: types with one value per network (not per instance): computed after the per-instance nodes
+NETWORK_TYPES: tuple[str, ...] = (NET, NMAT)

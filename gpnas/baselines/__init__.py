@@ -23,10 +23,13 @@ fisher    64    images + CE loss; per channel 0.5 mean (sum act * grad)^2       
 jacob_cov 128   images; no loss (input-Jacobian correlation eigenvalues)              Mellor 20
 zen       64    Gaussian inputs of the images' shape, Gaussian weights; no loss       Lin 21
 zico      128   images + CE loss on 2 mini-batches of 64                              Li 23
+swap      16    images; no loss (distinct sample-wise activation patterns of ReLUs)    Peng 24
+meco      1     images; no loss (min eigenvalue of BN outputs' channel correlation)    Jiang 23
 ========= ===== ===================================================================== ==============
 
 Each implementation module documents the definition it follows and where NASLib /
-NAS-Bench-Suite-Zero's conventions differ (``size``, ``naswot``, ``jacob_cov``, ``pruning``, ``zen``, ``zico``).
+NAS-Bench-Suite-Zero's conventions differ (``size``, ``naswot``, ``jacob_cov``, ``pruning``, ``zen``,
+``zico``, ``swap``, ``meco``).
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in [
     Baseline("zico", "zico:zico", 128,
              "sum over layers log sum E|g|/std(g) across 2 mini-batches of 64 images, "
              "cross-entropy (random labels)"),
+    Baseline("swap", "swap:swap", 16,
+             "distinct sample-wise activation patterns of the ReLU units over 16 images; no "
+             "loss"),
+    Baseline("meco", "meco:meco", 1,
+             "sum over BatchNorm2d outputs of the smallest eigenvalue of the channel "
+             "correlation; one image, no loss"),
 ]}
 
 

@@ -34,6 +34,10 @@ def run_command(
                            "(mean over instances of a per-instance expression, as EZNAS) | "
                            "evolved (network-level programs: layer aggregations, depth and size "
                            "terms are evolved) [default: paper]"),
+    cross_batch: int = opt(None, "--cross-batch", help="Collect cross-sample statistics (NASWOT "
+                           "codes kernel, Grams, channel covariance, input-gradient Gram) of a "
+                           "batch of this many images and add their ops to the DSL (0: none) "
+                           "[default: 0]"),
     bloat: str = opt(None, "--bloat", help="Bloat control: parsimony | double-tournament | none "
                       "[default: parsimony]"),
     workers: int = opt(None, "--workers", help="Local evaluation processes [default: 1]"),
@@ -61,7 +65,7 @@ def run_command(
                  "generations": generations, "population": population,
                  "evolution_nets": evolution_nets, "sample_nets": sample_nets,
                  "test_nets": test_nets, "batch_size": batch_size, "bloat": bloat,
-                 "aggregation": aggregation,
+                 "aggregation": aggregation, "cross_batch": cross_batch,
                  "workers": workers, "seed": seed}
         cfg = RunConfig.from_sources(config, flags)
         rundir = RunDir(out or _fresh_run_path(cfg)).create(cfg.to_dict())

@@ -43,6 +43,8 @@ def build(
     arch: Optional[list[str]] = typer.Option(None, "--arch", help="An architecture "
                                              "(repeatable) instead of --nets."),
     batch_size: int = typer.Option(1, "--batch-size", help="Images per statistics batch."),
+    cross_batch: int = typer.Option(0, "--cross-batch", help="Also collect cross-sample "
+                                    "statistics of a batch of this many images (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, images and noise."),
     sample_seed: Optional[int] = typer.Option(None, "--sample-seed", help="Seed of the --nets "
                                               "sample (default: --seed)."),
@@ -92,7 +94,7 @@ def build(
     store = build_store(out_dir, sp.name, archs, acc, metric=metric_name,
                         batch_size=batch_size, seed=seed, order=order, images_path=images,
                         dtype=dtype, progress=not quiet, threads=threads,
-                        jobs=jobs)
+                        jobs=jobs, cross_batch=cross_batch)
     inst = store.instances()
     err.print(f"store {store.path}: {len(store)} networks of {store.space} "
               f"({min(inst)}..{max(inst)} instances), {store.disk_bytes() / 2**20:.1f} MiB, "
@@ -113,6 +115,7 @@ def info_dict(store, problems: list[str]) -> dict:
         "tensors": list(store.tensor_names),
         "dtype": store.dtype,
         "batch_size": store.batch_size,
+        "cross_batch": store.cross_batch,
         "seed": store.settings.get("seed"),
         "order": store.settings.get("order"),
         "images": store.settings.get("images"),
@@ -156,6 +159,7 @@ def info(
         t.add_row("tensors", f"{len(d['tensors'])}: " + ", ".join(d["tensors"]))
         t.add_row("dtype", d["dtype"])
         t.add_row("batch size", str(d["batch_size"]))
+        t.add_row("cross-sample batch", str(d["cross_batch"] or "none"))
         t.add_row("seed / order", f"{d['seed']} / {d['order']}")
         t.add_row("images", str(d["images"]))
         a = d["accuracy"]

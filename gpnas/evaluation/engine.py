@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from primitives import NET, SCALAR, TO_SCALAR, PrimitiveSet
+from primitives import NET, NETWORK_TYPES, SCALAR, TO_SCALAR, PrimitiveSet
 from representations.ir import Program
 
 from gpnas.config import AGGREGATES
@@ -159,10 +159,10 @@ class Engine:
         """Op cost x elements touched, in units of one pass over one statistic of the task."""
         unit: dict[str, int] = {}
         for name, t in self.pset.terminals.items():
-            if t not in (SCALAR, NET) and t not in unit:
+            if t not in (SCALAR, *NETWORK_TYPES) and t not in unit:
                 unit[t] = sum(g.tensors[name].numel() for g in task.groups)
         total_stat = max(unit.values()) if unit else 1
-        unit.update({SCALAR: task.n_rows, NET: task.n_nets})
+        unit.update({SCALAR: task.n_rows, **dict.fromkeys(NETWORK_TYPES, task.n_nets)})
         cost = 0.0
         for node in program.nodes:
             if node.op is not None:
@@ -199,8 +199,8 @@ class Engine:
         return [torch.cat([p[k] for p in parts]) for k in range(len(outputs))]
 
     def _net_values(self, program: Program, task: Task) -> dict[int, torch.Tensor]:
-        """Every network-level node's value (float64, one per network), and the per-instance
-        values of the aggregated nodes (float64, one per row)."""
+        """Every network-level node's value (float64, one per network: a number or a matrix),
+        and the per-instance values of the aggregated nodes (float64, one per row)."""
         nodes, keys = program.nodes, program.keys
         inputs = _aggregated(program)
         values: dict[int, torch.Tensor] = {}
@@ -212,7 +212,7 @@ class Engine:
                 values[i] = v
         with torch.no_grad():
             for i, node in enumerate(nodes):
-                if node.type != NET:
+                if node.type not in NETWORK_TYPES:
                     continue
                 ckey = (task.uid, "net", keys[i])
                 with self._lock:
@@ -274,8 +274,8 @@ class Engine:
 
 def _aggregated(program: Program) -> list[int]:
     """The per-instance nodes that network-level nodes read (aggregation inputs), in order."""
-    return sorted({a for n in program.nodes if n.type == NET for a in n.args
-                   if program.nodes[a].type != NET})
+    return sorted({a for n in program.nodes if n.type in NETWORK_TYPES for a in n.args
+                   if program.nodes[a].type not in NETWORK_TYPES})
 
 
 def _ancestors(program: Program, outputs: list[int]) -> list[int]:

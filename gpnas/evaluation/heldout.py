@@ -15,7 +15,6 @@ from representations.ir import Program
 from gpnas.console import progress_bar
 from gpnas.evaluation.engine import Engine, InvalidProgram
 from gpnas.evaluation.fitness import kendall, spearman
-from gpnas.data.stats.collect import group_instances
 from gpnas.data.stats.build import net_statistics
 from gpnas.evaluation.task import Task
 
@@ -24,19 +23,20 @@ def _collect(job):
     """One network's statistics as numpy arrays: pickled through the pipe as bytes.  Torch
     tensors would travel as one shared-memory file descriptor each, and a block of networks
     (tens of thousands of tensors) exhausts the process's descriptor limit."""
-    space, arch, batch_size, seed, order = job
+    space, arch, batch_size, seed, order, cross_batch = job
     return [{k: v.numpy() for k, v in inst.items()}
-            for inst in net_statistics(space, arch, batch_size=batch_size, seed=seed, order=order)]
+            for inst in net_statistics(space, arch, batch_size=batch_size, seed=seed, order=order,
+                                       cross_batch=cross_batch)]
 
 
 def _as_tensors(net):
     return [{k: torch.from_numpy(v) for k, v in inst.items()} for inst in net]
 
 
-def _blocks(space, archs, batch_size, seed, order, workers, block):
+def _blocks(space, archs, batch_size, seed, order, cross_batch, workers, block):
     """Yield the statistics of consecutive blocks of networks.  Worker processes collect the
     next block while the caller scores this one, so at most two blocks are ever in memory."""
-    jobs = [(space, a, batch_size, seed, order) for a in archs]
+    jobs = [(space, a, batch_size, seed, order, cross_batch) for a in archs]
     chunks = [jobs[i: i + block] for i in range(0, len(jobs), block)]
     if workers <= 1:
         for chunk in chunks:
@@ -52,18 +52,21 @@ def _blocks(space, archs, batch_size, seed, order, workers, block):
 
 def score_heldout(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
                   engine: Engine, *, batch_size: int = 1, seed: int = 0, order: str = "rcb",
-                  progress: bool = True, block: int = 16, workers: int | None = None) -> list[dict]:
-    """Per program: kendall, spearman, n, invalid (reason or None) and the scores."""
+                  progress: bool = True, block: int = 16, workers: int | None = None,
+                  cross_batch: int = 0) -> list[dict]:
+    """Per program: kendall, spearman, n, invalid (reason or None) and the scores.
+    ``cross_batch``: collect the cross-sample statistics too (a batch of that many images)."""
     accuracy = np.asarray(accuracy, dtype=float)
     workers = (os.cpu_count() or 1) if workers is None else workers
     scores = [np.empty(len(archs)) for _ in programs]
     invalid: list[str | None] = [None] * len(programs)
     with progress_bar(progress) as bar:
         job = bar.add_task(f"testing on {len(archs)} {space} networks", total=len(archs))
-        blocks = _blocks(space, archs, batch_size, seed, order, min(workers, len(archs)), block)
+        blocks = _blocks(space, archs, batch_size, seed, order, cross_batch,
+                         min(workers, len(archs)), block)
         for start, per_net in zip(range(0, len(archs), block), blocks):
             count = len(per_net)
-            task = Task(space, group_instances(per_net), accuracy[start: start + count])
+            task = Task.from_instances(space, per_net, accuracy[start: start + count])
             for i, p in enumerate(programs):
                 if invalid[i] is None:
                     try:

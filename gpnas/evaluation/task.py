@@ -11,7 +11,7 @@ import torch
 
 from primitives.kernels import Layers, size_terms
 
-from gpnas.data.stats.collect import InstanceGroup
+from gpnas.data.stats.collect import InstanceGroup, group_instances, network_tensors
 
 _uids = itertools.count()
 
@@ -32,6 +32,7 @@ class Task:
     groups: list[InstanceGroup]
     accuracy: np.ndarray
     net_ids: tuple[int, ...] = ()
+    network: dict[str, torch.Tensor] = field(default_factory=dict)  # per-network statistics
     uid: int = field(default_factory=lambda: next(_uids))
 
     def __post_init__(self) -> None:
@@ -61,7 +62,7 @@ class Task:
             macs.index_add_(0, g.net, torch.full((n,), m, dtype=torch.float64))
             start += n
         self.net_terminals = {"net_instances": counts.double(), "net_params": params,
-                              "net_macs": macs}
+                              "net_macs": macs, **self.network}
 
     @property
     def n_nets(self) -> int:
@@ -78,7 +79,13 @@ class Task:
         groups = store.load_groups(net_ids, dtype=dtype)
         acc = store.accuracies()[list(net_ids)]
         space = store.nets[net_ids[0]]["space"] if net_ids else "empty"
-        return cls(space, groups, acc, net_ids)
+        return cls(space, groups, acc, net_ids, store.load_network(net_ids))
+
+    @classmethod
+    def from_instances(cls, space: str, per_net, accuracy) -> "Task":
+        """A task of networks collected in memory: ``per_net[n]`` is network n's instances (as
+        :func:`~gpnas.data.stats.collect.collect` returns them)."""
+        return cls(space, group_instances(per_net), accuracy, (), network_tensors(per_net))
 
     def subset(self, positions: Sequence[int]) -> "Task":
         """A task with only the networks at these positions (rows copied once)."""
@@ -94,7 +101,8 @@ class Task:
                     net=remap[g.net[rows]], position=g.position[rows],
                     tensors={k: v.index_select(0, rows) for k, v in g.tensors.items()}))
         ids = tuple(self.net_ids[i] for i in positions.tolist()) if self.net_ids else ()
-        return Task(self.space, groups, self.accuracy[positions.numpy()], ids)
+        network = {k: v.index_select(0, positions) for k, v in self.network.items()}
+        return Task(self.space, groups, self.accuracy[positions.numpy()], ids, network)
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for g in self.groups for t in g.tensors.values())

@@ -11,6 +11,7 @@ Format (version 1)::
      "to_scalar": "mean" | "l2", "aggregate": "mean" | "sum",
      "order": "rcb" | "cbr", "batch_size": 1,  how statistics were collected when it evolved
      "dsl": ["network", ...],                  DSL extensions of the genome (absent: none)
+     "cross_batch": 0,                         images of the cross-sample statistics (0: none)
      "source": {...}}                          optional provenance: run dir, label, test taus
 
 A program whose root is of type ``net`` (the ``network`` extension) is network-level: it makes
@@ -55,6 +56,7 @@ class ProgramFile:
     source: dict = field(default_factory=dict)
     path: Path | None = None
     dsl: tuple[str, ...] = ()  # DSL extensions of the genome's representation
+    cross_batch: int = 0  # images of the cross-sample statistics it evolved with (0: none)
 
     def __post_init__(self) -> None:
         if not self.text:
@@ -71,6 +73,7 @@ class ProgramFile:
                 "ir": self.program.to_json(), "key": self.program.key, "text": self.text,
                 "to_scalar": self.to_scalar, "aggregate": self.aggregate, "order": self.order,
                 "batch_size": int(self.batch_size), "dsl": list(self.dsl),
+                "cross_batch": int(self.cross_batch),
                 "source": dict(self.source)}
 
     def describe(self) -> str:
@@ -154,6 +157,9 @@ def _check_settings(data: dict, where: str) -> None:
         raise GpnasError(f"{where}: batch_size must be an integer >= 1, got {b!r}")
     from primitives import EXTENSIONS
 
+    c = data.get("cross_batch", 0)
+    if not isinstance(c, int) or isinstance(c, bool) or not (c == 0 or 2 <= c <= 256):
+        raise GpnasError(f"{where}: cross_batch must be 0 or an integer in 2..256, got {c!r}")
     dsl = data.get("dsl", [])
     if not isinstance(dsl, list) or any(e not in EXTENSIONS for e in dsl):
         raise GpnasError(f"{where}: dsl must be a list of DSL extensions ({list(EXTENSIONS)}), "
@@ -227,7 +233,7 @@ def _from_dict(data: dict, where: str, pset, path: Path | None) -> ProgramFile:
     return ProgramFile(program, data.get("repr"), data.get("genome"), data.get("text") or "",
                        data.get("to_scalar", "mean"), data.get("aggregate", "mean"),
                        data.get("order", "rcb"), int(data.get("batch_size", 1)), source, path,
-                       tuple(data.get("dsl", [])))
+                       tuple(data.get("dsl", [])), int(data.get("cross_batch", 0)))
 
 
 def _from_results(data: dict, path: Path, pset, candidate) -> ProgramFile:
@@ -254,8 +260,8 @@ def _from_results(data: dict, path: Path, pset, candidate) -> ProgramFile:
     entry = {"ir": cand.get("ir"), "genome": cand.get("genome"), "key": cand.get("key"),
              "repr": cfg.get("repr"), "to_scalar": cfg.get("to_scalar", "mean"),
              "aggregate": cfg.get("aggregate", "mean"), "order": cfg.get("order", "rcb"),
-             "batch_size": cfg.get("batch_size", 1),
-             "dsl": list(dsl_of(cfg.get("aggregation", "paper")))}
+             "batch_size": cfg.get("batch_size", 1), "cross_batch": cfg.get("cross_batch", 0),
+             "dsl": list(dsl_of(cfg.get("aggregation", "paper"), cfg.get("cross_batch", 0)))}
     _check_settings(entry, where)
     program = _program(entry, where, pset)
     test = {sp: {k: v for k, v in (t or {}).items() if k in ("kendall", "spearman", "n", "invalid")}
@@ -265,7 +271,8 @@ def _from_results(data: dict, path: Path, pset, candidate) -> ProgramFile:
               "seed": cfg.get("seed")}
     return ProgramFile(program, entry["repr"], entry["genome"], cand.get("program") or "",
                        entry["to_scalar"], entry["aggregate"], entry["order"],
-                       int(entry["batch_size"]), source, path, tuple(entry["dsl"]))
+                       int(entry["batch_size"]), source, path, tuple(entry["dsl"]),
+                       int(entry["cross_batch"]))
 
 
 def as_program_file(obj, pset=None) -> ProgramFile:

@@ -111,7 +111,7 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
 
     from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
     from gpnas.nasm.programfile import as_program_file
-    from gpnas.data.stats.collect import collect, group_instances
+    from gpnas.data.stats.collect import collect, collect_cross
     from gpnas.evaluation.task import Task
 
     pset = pset or full_primitive_set()
@@ -120,19 +120,33 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
         raise GpnasError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     order = order or pf.order
     batch_size = int(batch_size or pf.batch_size)
+    cross = reads_cross_sample(pf.program)
+    if cross and not pf.cross_batch:
+        raise GpnasError("the program reads cross-sample statistics but its file gives no "
+                         "cross_batch")
+    need = max(batch_size, pf.cross_batch) if cross else batch_size
     if images is None:
         from gpnas.data.stats.images import sample_images
 
-        images = sample_images(parse_shape(input_shape), batch_size, seed, images_path)
+        images = sample_images(parse_shape(input_shape), need, seed, images_path)
     elif not torch.is_tensor(images):
         images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
-    instances = collect(model, images, seed=int(seed), order=order)
+    if cross and (images.dim() != 4 or images.shape[0] < need):
+        raise GpnasError(f"the program reads cross-sample statistics of {pf.cross_batch} images: "
+                         f"give a batch of at least {need} images")
+    instances = collect(model, images[:batch_size] if cross else images, seed=int(seed),
+                        order=order)
     if not instances:
         pattern = "ReLU -> Conv2d -> BatchNorm2d" if order == "rcb" else \
             "Conv2d -> BatchNorm2d -> ReLU"
         raise GpnasError(f"the model has no {pattern} instance (nn.ReLU, nn.Conv2d and "
                          "nn.BatchNorm2d modules called in that order); it cannot be scored")
-    task = Task("model", group_instances([instances]), np.zeros(1))
+    if cross and instances:
+        extra, network, _ = collect_cross(model, images[:pf.cross_batch], seed=int(seed),
+                                          order=order)
+        for inst, more in zip(instances, extra):
+            inst.update(more, **network)
+    task = Task.from_instances("model", [instances], np.zeros(1))
     engine = Engine(pset, EngineConfig.of(pf, to_scalar=to_scalar, aggregate=aggregate,
                                           cost_budget=float("inf"), cache_bytes=0))
     prog = pf.program.pruned()
@@ -147,6 +161,13 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
     order_idx = _execution_order(instances)
     per_row = values.double().tolist()
     return ScoreResult(score, len(instances), [per_row[i] for i in order_idx])
+
+
+def reads_cross_sample(program) -> bool:
+    """Whether a program reads a cross-sample statistic (the ``cross`` DSL extension)."""
+    from primitives.cross import INSTANCE_TERMINALS, NETWORK_TERMINALS
+
+    return any(n in INSTANCE_TERMINALS or n in NETWORK_TERMINALS for n in program.statistics)
 
 
 def _execution_order(instances) -> list[int]:

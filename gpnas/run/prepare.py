@@ -52,14 +52,15 @@ def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
     """Ground truth, the evolution/test split per space, and the pool statistics (cached)."""
     out = {}
     for space, (bench, pool, test) in split(cfg).items():
-        path = cache_dir() / "stats" / (f"{space}-{bench.metric}-b{cfg.batch_size}-{cfg.order}"
-                                        f"-s{cfg.stats_seed}")
+        cross = f"-x{cfg.cross_batch}" if cfg.cross_batch else ""
+        path = cache_dir() / "stats" / (f"{space}-{bench.metric}-b{cfg.batch_size}{cross}-"
+                                        f"{cfg.order}-s{cfg.stats_seed}")
         if progress:
             err.print(f"[bold]{space}[/]: statistics of {len(pool)} evolution networks "
                       f"(cache {path})")
         store = build_store(path, space, [bench.archs[i] for i in pool], bench.accuracy[pool],
                             metric=bench.metric, batch_size=cfg.batch_size, seed=cfg.stats_seed,
-                            order=cfg.order, progress=progress)
+                            order=cfg.order, progress=progress, cross_batch=cfg.cross_batch)
         where, canonical = store.arch_index(), get_space(space).canonical
         store_ids = np.array([where[canonical(bench.archs[i])] for i in pool])
         out[space] = SpaceData(bench, pool, test, store, store_ids)

@@ -46,6 +46,10 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
     cfg0 = outcomes[0].cfg
     keys = ("batch_size", "order", "stats_seed", "to_scalar", "aggregate", "data_seed",
             "evolution_nets", "test_nets")
+    crosses = {o.cfg.cross_batch for o in outcomes} - {0}
+    if len(crosses) > 1:
+        raise GpnasError("runs tested together must share their cross-sample batch size")
+    cross_batch = max(crosses, default=0)  # one collection pass serves every run
     if any(getattr(o.cfg, k) != getattr(cfg0, k) for o in outcomes for k in keys):
         raise GpnasError(f"runs tested together must share {', '.join(keys)}")
     pset = full_primitive_set()
@@ -59,7 +63,8 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
             tested_all[sp] = score_heldout(
                 programs, sp, [d.bench.archs[i] for i in d.test], d.bench.accuracy[d.test],
                 Engine(pset, EngineConfig.of(cfg0)), batch_size=cfg0.batch_size,
-                seed=cfg0.stats_seed, order=cfg0.order, progress=progress)
+                seed=cfg0.stats_seed, order=cfg0.order, progress=progress,
+                cross_batch=cross_batch)
     seconds = time.perf_counter() - t0
     out, offset = [], 0
     for o, cs in zip(outcomes, cands):

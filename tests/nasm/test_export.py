@@ -16,10 +16,11 @@ import torch
 import gpnas
 from gpnas.errors import GpnasError
 from gpnas.nasm.export import export, standalone
-from gpnas.nasm.programfile import ProgramFile
+from gpnas.nasm.programfile import ProgramFile, load_program
 from gpnas.nasm.score import build_model
 from gpnas.nasm.simplify import to_sympy
 from nasm_helpers import PSET, env, images, parse, sequential_programs, shared_ir_programs
+from paths import REPO
 from primitives import full_primitive_set
 
 
@@ -84,8 +85,11 @@ def test_python_export_runs_standalone_and_matches_gpnas_score(tmp_path, model_d
     programs += [parse("add(log(net_params), log(layer_sum(frobenius(weight_grad.noise))))"),
                  parse("sub(layer_diff_min(mul(layer_depth, l1_norm(relu_out.data))), "
                        "layer_max(sigmoid(normalized_sum(bn_out_grad.noise))))")]
+    programs += [load_program(REPO / "programs" / f"{name}.json").program
+                 for name in ("naswot", "jacov", "meco")]
     settings = [{}, {"to_scalar": "l2", "aggregate": "sum"}, {"order": "cbr"}, {"order": "cbr"},
-                {"to_scalar": "l2"}, {}, {"order": "cbr"}]
+                {"to_scalar": "l2"}, {}, {"order": "cbr"}, {"cross_batch": 2},
+                {"cross_batch": 2}, {"cross_batch": 2}]
     batch = images()
     for _, _, p in sequential_programs(10, seed=9):  # the first one valid on the model
         try:

@@ -18,14 +18,16 @@ from pathlib import Path
 import torch
 
 from primitives import STAT_NAMES
+from primitives.cross import INSTANCE_TERMINALS as CROSS_INSTANCE
+from primitives.cross import NETWORK_TERMINALS as CROSS_NETWORK
 
 from gpnas import __version__
 from gpnas.atomic import write_atomic
 from gpnas.console import progress_bar
 from gpnas.data.spaces import get_space
-from gpnas.data.stats.collect import check_order, collect_with_info
+from gpnas.data.stats.collect import check_order, collect_cross, collect_with_info
 from gpnas.data.stats.images import describe_source, sample_images
-from gpnas.data.stats.shards import DTYPES, Shard, sha256, shape_class, write_net
+from gpnas.data.stats.shards import DTYPES, Shard, instance_shape, sha256, write_net
 from gpnas.data.stats.store import FORMAT, INDEX, SHARD_DIR, VERSION, StatsStore
 from gpnas.errors import GpnasError
 from gpnas.threads import torch_threads
@@ -36,16 +38,21 @@ COLLECTOR = 1
 
 
 def _settings(space: str, batch_size: int, seed: int, order: str, images_path, dtype: str,
-              metric: str) -> dict:
-    return {"space": space, "batch_size": int(batch_size), "seed": int(seed), "order": order,
-            "images": describe_source(images_path), "dtype": dtype, "metric": metric,
-            "sep_policy": "first-conv", "collector": COLLECTOR}
+              metric: str, cross_batch: int) -> dict:
+    out = {"space": space, "batch_size": int(batch_size), "seed": int(seed), "order": order,
+           "images": describe_source(images_path), "dtype": dtype, "metric": metric,
+           "sep_policy": "first-conv", "collector": COLLECTOR}
+    if cross_batch:  # (absent in stores without cross-sample statistics, as before them)
+        out["cross_batch"] = int(cross_batch)
+    return out
 
 
 def _new_index(settings: dict) -> dict:
+    cross = bool(settings.get("cross_batch"))
     return {"format": FORMAT, "version": VERSION, "gpnas": __version__,
-            "torch": torch.__version__, "settings": settings, "tensor_names": list(STAT_NAMES),
-            "nets": []}
+            "torch": torch.__version__, "settings": settings,
+            "tensor_names": list(STAT_NAMES) + (list(CROSS_INSTANCE) if cross else []),
+            "network_names": list(CROSS_NETWORK) if cross else [], "nets": []}
 
 
 def _write_index(out: Path, meta: dict) -> None:
@@ -65,10 +72,12 @@ def _adopt(out: Path, rel: str, settings: dict, arch_ok) -> dict | None:
             return None
         if not isinstance(rec, dict) or not arch_ok(rec.get("arch")):
             return None
+        cross = int(settings.get("cross_batch", 0))
+        names = list(STAT_NAMES) + (list(CROSS_INSTANCE) if cross else [])
         for k, shp in enumerate(rec["shapes"]):
             n = len(rec["group_rows"][k])
-            for name in STAT_NAMES:
-                if shard.entries[f"g{k}/{name}"][1] != (n,) + tuple(shp[shape_class(name)]):
+            for name in names:
+                if shard.entries[f"g{k}/{name}"][1] != (n,) + instance_shape(name, shp, cross):
                     return None
         del shard
     except (GpnasError, ValueError, KeyError, TypeError, IndexError):
@@ -82,24 +91,47 @@ def _images(space: str, batch_size: int, seed: int, images_path: str | None) -> 
     return sample_images(space, batch_size, seed, images_path)
 
 
+def _collect_net(space: str, arch: str, batch_size: int, seed: int, order: str,
+                 images_path: str | None, cross_batch: int):
+    """(instances, what the trace found, per-network tensors) of one network: the batch-1 (or
+    ``batch_size``) statistics, and with ``cross_batch`` the cross-sample statistics of a batch
+    of that many images (:mod:`.cross`) added to every instance."""
+    sp = get_space(space)
+    model = sp.build(sp.canonical(arch), seed=seed)
+    images = _images(sp.name, int(batch_size), int(seed), images_path)
+    instances, info = collect_with_info(model, images, seed=seed, order=order)
+    if not cross_batch:
+        return instances, info, {}
+    batch = _images(sp.name, int(cross_batch), int(seed), images_path)
+    cross, network, convs = collect_cross(model, batch, seed=seed, order=order)
+    if convs != info.convs:
+        raise GpnasError(f"{space} {arch}: the cross-sample pass found other instances than the "
+                         "batch-1 pass")
+    for inst, extra in zip(instances, cross):
+        inst.update(extra)
+    return instances, info, network
+
+
 def net_statistics(space: str, arch: str, *, batch_size: int = 1, seed: int = 0,
                    order: str = "rcb", images_path: str | Path | None = None,
-                   threads: int | None = 1) -> list[dict[str, torch.Tensor]]:
+                   threads: int | None = 1, cross_batch: int = 0) -> list[dict[str, torch.Tensor]]:
     """One network's instances in memory (float32), exactly as :func:`build_store` collects them
     with the same settings (same network, images, noise and thread count): for held-out networks
-    that need not go to disk."""
-    sp = get_space(space)
-    arch = sp.canonical(arch)
-    images = _images(sp.name, int(batch_size), int(seed),
-                     None if images_path is None else str(images_path))
+    that need not go to disk.  Per-network tensors ride along in every instance."""
     with torch_threads(threads):
-        return collect_with_info(sp.build(arch, seed=seed), images, seed=seed, order=order)[0]
+        instances, _, network = _collect_net(space, arch, batch_size, seed, order,
+                                             None if images_path is None else str(images_path),
+                                             cross_batch)
+    for inst in instances:
+        inst.update(network)
+    return instances
 
 
 def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, *,
                 metric: str, batch_size: int = 1, seed: int = 0, order: str = "rcb",
                 images_path: str | Path | None = None, dtype: str = "float16",
-                progress: bool = True, threads: int | None = 1, jobs: int = 1) -> StatsStore:
+                progress: bool = True, threads: int | None = 1, jobs: int = 1,
+                cross_batch: int = 0) -> StatsStore:
     """Create or extend the store ``out`` with the statistics of ``archs``.
 
     ``accuracies``: one per arch (percent; NaN/None = unknown), or None.  Networks already in the
@@ -108,7 +140,8 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
     settings (space, batch size, seed, order, images, dtype, metric) is an error.  Each network is
     built with ``Space.build(arch, seed=seed)`` and collected on the same image batch
     (``sample_images(space, batch_size, seed, images_path)``) with ``collect(seed=seed)``, so its
-    statistics depend only on (seed, arch, settings).
+    statistics depend only on (seed, arch, settings).  ``cross_batch`` > 1 adds the cross-sample
+    statistics of a batch of that many images (``sample_images(space, cross_batch, seed)``).
 
     ``threads``: torch intra-op threads while collecting (restored afterwards; None = leave as
     is).  The default is 1: batch-1 convolutions of 32x32 images gain nothing from threads, and on
@@ -134,7 +167,10 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
         wanted.setdefault(a, acc)
 
     out = Path(out).expanduser()
-    settings = _settings(sp.name, batch_size, seed, order, images_path, dtype, metric)
+    if cross_batch and int(cross_batch) < 2:
+        raise GpnasError(f"the cross-sample batch needs at least 2 images, got {cross_batch}")
+    settings = _settings(sp.name, batch_size, seed, order, images_path, dtype, metric,
+                         int(cross_batch))
     if (out / INDEX).exists():
         store = StatsStore(out, check_shards=False)
         diff = {k: (store.settings.get(k), v) for k, v in settings.items()
@@ -222,14 +258,13 @@ def _make_net(*, space, arch, acc, net_id, metric, batch_size, seed, order, imag
               settings, rel, out) -> dict:
     """Build and collect one network and write its shard; its record."""
     t = time.monotonic()
-    sp = get_space(space)
-    images = _images(space, batch_size, seed, images_path)
-    instances, info = collect_with_info(sp.build(arch, seed=seed), images, seed=seed, order=order)
+    instances, info, network = _collect_net(space, arch, batch_size, seed, order, images_path,
+                                            int(settings.get("cross_batch", 0)))
     rec = {"id": net_id, "space": space, "arch": arch, "accuracy": acc, "metric": metric,
            "seed": seed, "batch_size": batch_size, "order": order, "instances": len(instances),
            "sep_instances": info.n_sep, "threads": torch.get_num_threads()}
     rec["shard"] = rel
-    write_net(Path(out) / rel, rec, instances, dtype, settings)
+    write_net(Path(out) / rel, rec, instances, dtype, settings, network)
     rec["seconds"] = round(time.monotonic() - t, 4)
     return rec
 

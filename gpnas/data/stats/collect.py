@@ -13,9 +13,11 @@ import torch
 from torch import nn
 
 from primitives import STAT_NAMES
+from primitives.cross import INSTANCE_TERMINALS as CROSS_INSTANCE
+from primitives.cross import NETWORK_TERMINALS as CROSS_NETWORK
 
 from gpnas.config import ORDERS
-from gpnas.data.stats import trace
+from gpnas.data.stats import cross, trace
 from gpnas.data.stats.trace import PERTURB_SCALE, CollectInfo
 from gpnas.errors import GpnasError
 
@@ -60,6 +62,15 @@ def instance_info(model: nn.Module, images: torch.Tensor, order: str = "rcb") ->
     return trace.instance_info(model, images, order)
 
 
+def collect_cross(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb"):
+    """The cross-sample statistics of a batch of images (:func:`.cross.collect_cross`)."""
+    check_order(order)
+    try:
+        return cross.collect_cross(model, images, seed=seed, order=order)
+    except trace.CollectError as exc:
+        raise GpnasError(str(exc)) from None
+
+
 def collect(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
             ) -> list[dict[str, torch.Tensor]]:
     """The 22 statistics of every instance of ``model``, in execution order.
@@ -80,6 +91,7 @@ def group_instances(per_net: Sequence[Sequence[dict[str, torch.Tensor]]],
     order of first appearance; rows by network, then execution order.
     """
     flat = [(n, p, inst) for n, insts in enumerate(per_net) for p, inst in enumerate(insts)]
+    extra = [n for n in CROSS_INSTANCE if flat and n in flat[0][2]]  # cross-sample statistics
     groups = []
     try:
         for positions in trace.group_by_shape([inst for _, _, inst in flat]).values():
@@ -88,11 +100,22 @@ def group_instances(per_net: Sequence[Sequence[dict[str, torch.Tensor]]],
             position = torch.tensor([p for _, p, _ in rows], dtype=torch.int64)
             tensors = {name: torch.stack([inst[name] for _, _, inst in rows]).to(dtype)
                        for name in STAT_NAMES}
+            tensors.update({name: torch.stack([inst[name] for _, _, inst in rows])
+                            for name in extra})
             groups.append(InstanceGroup(net=net, position=position, tensors=tensors))
     except KeyError as exc:
         raise GpnasError(f"instance lacks the statistic {exc.args[0]!r}") from None
     return groups
 
 
+def network_tensors(per_net: Sequence[Sequence[dict[str, torch.Tensor]]]
+                    ) -> dict[str, torch.Tensor]:
+    """The per-network tensors that ride along in every instance of a network (the cross-sample
+    ``input_grad.gram``), stacked over the networks."""
+    names = [n for n in CROSS_NETWORK if per_net and per_net[0] and n in per_net[0][0]]
+    return {name: torch.stack([insts[0][name] for insts in per_net]) for name in names}
+
+
 __all__ = ["CollectInfo", "InstanceGroup", "PERTURB_SCALE", "check_order", "collect",
-           "collect_with_info", "group_instances", "instance_info"]
+           "collect_with_info", "collect_cross", "group_instances", "instance_info",
+           "network_tensors"]

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from primitives import STAT_NAMES, STATISTICS
+from primitives.cross import INSTANCE_TERMINALS as CROSS_INSTANCE
 
 from gpnas.atomic import atomic_file
 from gpnas.data.stats.trace import group_by_shape
@@ -40,6 +41,26 @@ SCALE_SUFFIX = "#scale"  # per-row float32 decode factors of a float16 tensor
 def shape_class(name: str) -> str:
     """The shape class of a statistic: ``act``, ``bn`` or ``weight``."""
     return STATISTICS[name]
+
+
+def instance_shape(name: str, shapes: dict, cross_batch: int) -> tuple[int, ...]:
+    """The shape of one instance's tensor ``name``, from its group's ``shapes`` (``act``, ``bn``,
+    ``weight``) and the store's cross-sample batch: a statistic has its class's shape, a B x B
+    cross-sample matrix (B, B), the channel covariance (C_out, C_out), the pattern count ()."""
+    if name in STATISTICS:
+        return tuple(int(v) for v in shapes[shape_class(name)])
+    kind = CROSS_INSTANCE[name]
+    if kind == "bmat":
+        return (cross_batch, cross_batch)
+    if kind == "cmat":
+        c = int(shapes["bn"][1])
+        return (c, c)
+    return ()
+
+
+def network_key(name: str) -> str:
+    """The shard key of a per-network tensor (e.g. ``net/input_grad.gram``)."""
+    return f"net/{name}"
 
 
 class Shard:
@@ -200,21 +221,25 @@ def sha256(path: Path) -> str:
 
 
 def write_net(path: Path, rec: dict, instances: list[dict[str, torch.Tensor]], dtype: str,
-              settings: dict) -> None:
+              settings: dict, network: dict[str, torch.Tensor] | None = None) -> None:
     """Group one network's instances by shape, fill ``rec`` (shapes, group_rows, nonfinite,
-    bytes, sha256) and write its shard."""
+    bytes, sha256) and write its shard.  Cross-sample statistics (per instance, and the
+    ``network`` ones) are small and precision-critical: they are stored as float32."""
     tensors: dict[str, torch.Tensor] = {}
     shapes, rows_all, nonfinite = [], [], 0
+    names = list(STAT_NAMES) + [n for n in CROSS_INSTANCE if instances and n in instances[0]]
     for k, (key, rows) in enumerate(group_by_shape(instances).items()):
-        for name in STAT_NAMES:
+        for name in names:
             stacked = torch.stack([instances[i][name] for i in rows])
-            stored, scale, bad = to_storage(stacked, dtype)
+            stored, scale, bad = to_storage(stacked, dtype if name in STATISTICS else "float32")
             tensors[f"g{k}/{name}"] = stored
             if scale is not None:
                 tensors[f"g{k}/{name}{SCALE_SUFFIX}"] = scale
             nonfinite += bad
         shapes.append({"act": list(key[0]), "bn": list(key[1]), "weight": list(key[2])})
         rows_all.append(rows)
+    for name, t in (network or {}).items():
+        tensors[network_key(name)] = t.float().contiguous()
     rec.update(shapes=shapes, group_rows=rows_all, nonfinite=nonfinite)
     # one metadata key, keys sorted: the same network's shard is byte-identical from run to run
     net = {k: v for k, v in rec.items() if k not in ("shard", "bytes", "sha256", "seconds")}

@@ -45,7 +45,9 @@ import torch
 from primitives import STAT_NAMES
 
 from gpnas.data.stats.collect import InstanceGroup
-from gpnas.data.stats.shards import Shard, sha256, shape_class
+from primitives.cross import INSTANCE_TERMINALS as CROSS_INSTANCE
+
+from gpnas.data.stats.shards import Shard, instance_shape, network_key, sha256
 from gpnas.errors import GpnasError
 
 FORMAT = "gpnas-stats"
@@ -88,8 +90,11 @@ class StatsStore:
                 rec["shard"], rec["bytes"], rec["shapes"], rec["instances"]  # noqa: B018
         except (KeyError, TypeError):
             raise GpnasError(f"statistics store index {index} is corrupt (missing fields)") from None
-        if tuple(self.tensor_names) != STAT_NAMES:
+        extra = self.tensor_names[len(STAT_NAMES):]
+        if tuple(self.tensor_names[:len(STAT_NAMES)]) != STAT_NAMES or \
+                extra != [n for n in CROSS_INSTANCE if n in extra]:
             raise GpnasError(f"{index}: the store's tensor names differ from this gpnas's")
+        self.network_names: list[str] = list(meta.get("network_names", []))
         self.meta = meta
         if check_shards:
             for rec in self.nets:
@@ -103,6 +108,11 @@ class StatsStore:
     @property
     def batch_size(self) -> int:
         return int(self.settings["batch_size"])
+
+    @property
+    def cross_batch(self) -> int:
+        """Images of the cross-sample statistics' batch (0: the store has none)."""
+        return int(self.settings.get("cross_batch", 0))
 
     @property
     def space(self) -> str:
@@ -192,8 +202,9 @@ class StatsStore:
                 counts[g] += n
                 entry.append((g, k, n))
             plan.append(entry)
-        out = [{name: torch.empty((counts[g],) + sig_shapes[g][shape_class(name)], dtype=dtype)
-                for name in STAT_NAMES} for g in range(len(sig_shapes))]
+        names, cross = self.tensor_names, self.cross_batch
+        out = [{name: torch.empty((counts[g],) + instance_shape(name, sig_shapes[g], cross),
+                                  dtype=dtype) for name in names} for g in range(len(sig_shapes))]
         nets = [torch.empty(counts[g], dtype=torch.int64) for g in range(len(sig_shapes))]
         positions = [torch.empty(counts[g], dtype=torch.int64) for g in range(len(sig_shapes))]
         fill = [0] * len(sig_shapes)
@@ -201,7 +212,7 @@ class StatsStore:
             shard = self._open(rec)
             for g, k, n in entry:
                 a = fill[g]
-                for name in STAT_NAMES:
+                for name in names:
                     src = shard.tensor(f"g{k}/{name}")
                     dst = out[g][name][a:a + n]
                     if src.shape != dst.shape:
@@ -223,16 +234,34 @@ class StatsStore:
         return [InstanceGroup(net=nets[g], position=positions[g], tensors=out[g])
                 for g in range(len(sig_shapes))]
 
+    def load_network(self, net_ids: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The per-network tensors (``input_grad.gram``) of these networks, stacked (float32)."""
+        if not self.network_names:
+            return {}
+        recs = [self._net(i) for i in net_ids]
+        out = {}
+        for name in self.network_names:
+            parts = []
+            for rec in recs:
+                shard = self._open(rec)
+                parts.append(shard.decoded(network_key(name)))
+                del shard
+            out[name] = torch.stack(parts) if parts else torch.zeros(0)
+        return out
+
     def load_net(self, net_id: int, dtype: torch.dtype = torch.float32,
                  ) -> list[dict[str, torch.Tensor]]:
-        """One network's instances in execution order (as :func:`collect` returns them)."""
+        """One network's instances in execution order (as :func:`collect` returns them, the
+        network's own tensors riding along in every instance)."""
         rec = self._net(net_id)
         shard = self._open(rec)
         rows: dict[int, dict[str, torch.Tensor]] = {}
+        network = {name: shard.decoded(network_key(name)) for name in self.network_names}
         for k, idx in enumerate(rec["group_rows"]):
-            tensors = {name: shard.decoded(f"g{k}/{name}", dtype) for name in STAT_NAMES}
+            tensors = {name: shard.decoded(f"g{k}/{name}", dtype) for name in self.tensor_names}
             for j, r in enumerate(idx):
-                rows[int(r)] = {name: tensors[name][j] for name in STAT_NAMES}
+                rows[int(r)] = {**{name: tensors[name][j] for name in self.tensor_names},
+                                **network}
         return [rows[i] for i in sorted(rows)]
 
     # -- checking
@@ -246,8 +275,8 @@ class StatsStore:
                 shard = self._open(rec)
                 for k, shp in enumerate(rec["shapes"]):
                     n = len(rec["group_rows"][k])
-                    for name in STAT_NAMES:
-                        want = (n,) + tuple(shp[shape_class(name)])
+                    for name in self.tensor_names:
+                        want = (n,) + instance_shape(name, shp, self.cross_batch)
                         got = shard.entries.get(f"g{k}/{name}")
                         if got is None or got[1] != want:
                             raise GpnasError(f"statistics shard {p} is corrupt (tensor "

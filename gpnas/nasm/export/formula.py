@@ -14,7 +14,7 @@ def formula(pf: ProgramFile, simplify: bool, pset, timeout, tasks):
         return to_sympy(pf.program, pset, pf.to_scalar), None
     simp = simplify_program(pf.program, pset, to_scalar=pf.to_scalar, tasks=tasks,
                             timeout=timeout, check_batch_size=pf.batch_size,
-                            check_order=pf.order)
+                            check_order=pf.order, check_cross_batch=pf.cross_batch)
     return simp.formula, simp
 
 

@@ -13,16 +13,18 @@ import ast
 import inspect
 from types import ModuleType
 
-from primitives import INPUTS, NET, PER_INPUT, STAT_NAMES, full_primitive_set, kernels
+from primitives import (INPUTS, NET, NETWORK_TYPES, PER_INPUT, STAT_NAMES, full_primitive_set,
+                        kernels)
 
 from gpnas import __version__
-from gpnas.data.stats import trace
+from gpnas.data.stats import cross, trace
 from gpnas.errors import GpnasError
 from gpnas.nasm.export import runtime
 from gpnas.nasm.programfile import ProgramFile
+from gpnas.nasm.score import reads_cross_sample
 
 #: embedded in this order; later ones use names of earlier ones
-EMBEDDED: tuple[ModuleType, ...] = (kernels, trace, runtime)
+EMBEDDED: tuple[ModuleType, ...] = (kernels, trace, cross, runtime)
 _INTERNAL = ("primitives", "gpnas", "representations")
 PSET = full_primitive_set()
 
@@ -61,8 +63,8 @@ def _defined(source: str) -> list[str]:
 
 def _aggregated(program) -> list[int]:
     """The per-instance nodes that network-level nodes read."""
-    return sorted({a for n in program.nodes if n.type == NET for a in n.args
-                   if program.nodes[a].type != NET})
+    return sorted({a for n in program.nodes if n.type in NETWORK_TYPES for a in n.args
+                   if program.nodes[a].type not in NETWORK_TYPES})
 
 
 def program_source(program) -> str:
@@ -77,7 +79,7 @@ def program_source(program) -> str:
                '    sub-program on the instances (execution order), t the network terminals."""']
     inputs = _aggregated(program)
     for i, n in enumerate(program.nodes):
-        if n.type == NET:
+        if n.type in NETWORK_TYPES:
             op = PSET[n.op] if n.op is not None else None
             if n.op is None:
                 network.append(f"    v{i} = t[{n.name!r}]")
@@ -128,9 +130,13 @@ def python_module(pf: ProgramFile, program=None, formula: str | None = None) -> 
         imps, body = _split_imports(module)
         imports += [i for i in imps if i not in imports]
         parts.append(f"# {'-' * 20} {module.__name__} (embedded source) {'-' * 20}\n{body}")
-    per_instance = tuple(n.name for n in program.nodes if n.op is None and n.type != NET)
+    per_instance = tuple(n.name for n in program.nodes
+                         if n.op is None and n.type not in NETWORK_TYPES)
+    per_network = tuple(n.name for n in program.nodes if n.op is None and n.type == "nmat")
     settings = (f"TO_SCALAR = {pf.to_scalar!r}\nAGGREGATE = {pf.aggregate!r}\n"
                 f"ORDER = {pf.order!r}\nBATCH_SIZE = {int(pf.batch_size)}\n"
+                f"CROSS_BATCH = {int(pf.cross_batch) if reads_cross_sample(program) else 0}  "
+                "# images of the cross-sample statistics (0: none)\n"
                 f"INPUTS = {tuple(INPUTS)!r}\nPER_INPUT = {tuple(PER_INPUT)!r}\n"
                 f"STAT_NAMES = {tuple(STAT_NAMES)!r}\n"
                 f"STATISTICS = {per_instance!r}  # what the program reads per instance\n")
@@ -140,11 +146,13 @@ def python_module(pf: ProgramFile, program=None, formula: str | None = None) -> 
         entry = ('def score(model, images, seed=0):\n' + doc +
                  f'    return score_network(model, images, program, network, '
                  f'{len(_aggregated(program))}, STATISTICS,\n'
-                 '                         seed=seed, order=ORDER)\n')
+                 '                         seed=seed, order=ORDER, batch_size=BATCH_SIZE,\n'
+                 f'                         cross_batch=CROSS_BATCH, network_names={per_network!r})\n')
     else:
         entry = ('def score(model, images, seed=0):\n' + doc +
                  '    return score_model(model, images, program, STATISTICS, seed=seed, '
-                 'order=ORDER,\n                       to_scalar=TO_SCALAR, aggregate=AGGREGATE)\n')
+                 'order=ORDER,\n                       to_scalar=TO_SCALAR, aggregate=AGGREGATE, '
+                 'batch_size=BATCH_SIZE,\n                       cross_batch=CROSS_BATCH)\n')
     text = "\n\n".join([_docstring(pf, program, formula) + "\nfrom __future__ import annotations\n\n"
                         + "\n".join(imports) + "\n", settings, *parts,
                         f"# {'-' * 20} the program {'-' * 20}\n" + program_source(program), entry])

@@ -96,11 +96,14 @@ class Simplified:
 
 def simplify_program(program: Program, pset: PrimitiveSet | None = None, *,
                      to_scalar: str = "mean", tasks=None, timeout: float | None = DEFAULT_TIMEOUT,
-                     check_batch_size: int = 1, check_order: str = "rcb") -> Simplified:
+                     check_batch_size: int = 1, check_order: str = "rcb",
+                     check_cross_batch: int = 0) -> Simplified:
     """Simplify a program's formula with sympy and keep the simpler program only if verified.
 
     ``tasks``: statistics to re-score on (a :class:`~gpnas.evaluation.task.Task` or a list); default
-    :func:`check_task` with ``check_batch_size`` / ``check_order`` (use the program's own).
+    :func:`check_task` with ``check_batch_size`` / ``check_order`` / ``check_cross_batch``
+    (use the program's own; cross-sample statistics of 8 images when a program reads them and
+    gives no batch).
     ``timeout``: seconds for sympy; past it the unsimplified formula and program are kept.
     """
     pset = pset or full_primitive_set()
@@ -132,7 +135,10 @@ def simplify_program(program: Program, pset: PrimitiveSet | None = None, *,
         return result(None, "original", f"cannot map the simplified formula back to ops: "
                       f"{exc}", False)
     if tasks is None:
-        tasks = [check_task(check_batch_size, check_order)]
+        from gpnas.nasm.score import reads_cross_sample
+
+        cross = (check_cross_batch or 8) if reads_cross_sample(program) else 0
+        tasks = [check_task(check_batch_size, check_order, cross_batch=cross)]
     elif not isinstance(tasks, (list, tuple)):
         tasks = [tasks]
     why = compare(program, rebuilt, tasks, pset, to_scalar)

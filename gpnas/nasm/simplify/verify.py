@@ -10,14 +10,14 @@ from primitives import PrimitiveSet
 from representations.ir import Program
 
 
-def check_task(batch_size: int = 1, order: str = "rcb", seed: int = 0):
+def check_task(batch_size: int = 1, order: str = "rcb", seed: int = 0, cross_batch: int = 0):
     """Statistics of three small random ReLU-Conv-BN networks (incl. a 1x1 and a separable
     conv; the third is narrower and one block deeper, so size terms differ): real activations,
-    gradients, exact zeros of ReLUs."""
+    gradients, exact zeros of ReLUs; with ``cross_batch`` their cross-sample statistics too."""
     import torch
     from torch import nn
 
-    from gpnas.data.stats.collect import collect, group_instances
+    from gpnas.data.stats.collect import collect, collect_cross
     from gpnas.evaluation.task import Task
 
     def net(c: int, deeper: bool):
@@ -38,9 +38,15 @@ def check_task(batch_size: int = 1, order: str = "rcb", seed: int = 0):
             torch.manual_seed(seed + k)
             model = net(c, deeper)
             gen = torch.Generator().manual_seed(seed + k)
-            images = torch.randn(batch_size, 3, 12, 12, generator=gen)
-            per_net.append(collect(model, images, seed=seed + k, order=order))
-    return Task("check", group_instances(per_net), np.zeros(len(per_net)))
+            images = torch.randn(max(batch_size, cross_batch), 3, 12, 12, generator=gen)
+            instances = collect(model, images[:batch_size], seed=seed + k, order=order)
+            if cross_batch:
+                cross, network, _ = collect_cross(model, images[:cross_batch], seed=seed + k,
+                                                  order=order)
+                for inst, extra in zip(instances, cross):
+                    inst.update(extra, **network)
+            per_net.append(instances)
+    return Task.from_instances("check", per_net, np.zeros(len(per_net)))
 
 
 def _values(program: Program, task, pset, to_scalar: str) -> np.ndarray:

@@ -300,7 +300,7 @@ def test_same_seed_same_trees_whatever_the_global_rngs():
 
 def test_same_seed_same_trees_across_processes():
     """String hashing differs per process; results must not depend on it."""
-    code = ("import hashlib, sys; sys.path[:0] = ['tests', 'tests/representations']; "
+    code = ("import hashlib, sys; sys.path[:0] = ['tests', 'tests/genomes']; "
             "from test_tree import run_sequence;"
             "print(hashlib.sha1('|'.join(run_sequence(7)).encode()).hexdigest())")
     hashseed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"

@@ -1,0 +1,42 @@
+"""MeCo (Jiang et al., "MeCo: Zero-Shot NAS with One Data and Single Forward Pass via Minimum
+Eigenvalue of Correlation", NeurIPS 2023).
+
+For every BatchNorm2d output (a layer's feature map), the Pearson correlation matrix of its
+channels -- each channel's values over the images and positions of the batch -- and its smallest
+eigenvalue; the score is their sum over the layers (an undefined correlation, e.g. of a constant
+channel, counts 0).  Train mode, one forward pass, no labels.  The paper uses one image; gpnas's
+default batch is 1 as well.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gpnas.baselines.common import split_images, working_copy
+from gpnas.errors import GpnasError
+
+
+def meco(model: nn.Module, images, seed: int = 0) -> float:
+    """Sum over BatchNorm2d outputs of the smallest eigenvalue of the channel correlation."""
+    x, _ = split_images(images)
+    net = working_copy(model)
+    total = torch.zeros((), dtype=torch.float64)
+
+    def on_bn(mod, inp, out):
+        nonlocal total
+        ch = out.detach().transpose(0, 1).reshape(out.shape[1], -1).double()
+        corr = torch.nan_to_num(torch.corrcoef(ch), nan=0.0)
+        total = total + torch.linalg.eigvalsh(corr)[0]
+
+    handles = [m.register_forward_hook(on_bn) for m in net.modules()
+               if isinstance(m, nn.BatchNorm2d)]
+    if not handles:
+        raise GpnasError("MeCo needs nn.BatchNorm2d modules; the model has none")
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return float(total)
