@@ -18,7 +18,7 @@ ARCHS = ["|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~
 def test_workers_send_numpy_not_shared_tensors():
     # torch tensors cross a process boundary as one file descriptor each: a block of networks
     # exhausted the descriptor limit
-    net = _collect(("nb201-cifar10", ARCHS[0], 1, 0, "rcb"))
+    net = _collect(("nb201-cifar10", ARCHS[0], 1, 0, "rcb", 0))
     assert net and all(isinstance(v, np.ndarray) for inst in net for v in inst.values())
 
 
