@@ -158,8 +158,9 @@ class Engine:
     def estimate_cost(self, program: Program, task: Task) -> float:
         """Op cost x elements touched, in units of one pass over one statistic of the task."""
         unit: dict[str, int] = {}
-        for name, t in self.pset.terminals.items():
-            if t not in (SCALAR, *NETWORK_TYPES) and t not in unit:
+        for name, t in self.pset.terminals.items():  # (those the task holds)
+            if t not in (SCALAR, *NETWORK_TYPES) and t not in unit and \
+                    all(name in g.tensors for g in task.groups):
                 unit[t] = sum(g.tensors[name].numel() for g in task.groups)
         total_stat = max(unit.values()) if unit else 1
         unit.update({SCALAR: task.n_rows, **dict.fromkeys(NETWORK_TYPES, task.n_nets)})
