@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# the discovery preset at a size that finishes in minutes on two cores
 run: $(STAMP)
-	$(BIN)/gpnas run --repr tree
+	$(BIN)/gpnas run --preset discovery --generations 10 --population 30 \
+	    --evolution-nets 100 --validation-nets 50 --sample-nets 50 --test-nets 200
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests

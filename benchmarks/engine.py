@@ -45,7 +45,8 @@ def populations(cfg: RunConfig, data, pset):
     recorded: list[list] = []
     executor = SerialExecutor({cfg.spaces[0]: str(d.store.path)}, EngineConfig())
     probe = Task.from_store(d.store, d.store_ids[:2])
-    ev = Evaluator(executor, Engine(pset), probe, {cfg.spaces[0]: (d.store_ids, d.bench.accuracy[d.pool])})
+    ev = Evaluator(executor, Engine(pset), probe,
+                   {cfg.spaces[0]: (d.store_ids, d.bench.accuracy[d.pool], d.sizes)})
     inner = ev.evaluate
 
     def record(programs):

@@ -27,6 +27,23 @@ AGGREGATES = ("mean", "sum")
 AGGREGATIONS = ("paper", "evolved")
 #: environment variable naming the ground-truth directory (``--bench-dir``)
 BENCH_DIR_ENV = "GPNAS_BENCH_DIR"
+#: per-space fitness of a program (``gpnas.evaluation.fitness.FITNESS``)
+FITNESSES = ("kendall", "spearman", "kendall-partial-size", "kendall-size-strata")
+#: hand-made proxies a run can test beside its candidates, on the same held-out networks
+#: (``params``, ``flops``: gpnas.baselines; the others: the DSL programs of gpnas.baselines.dsl,
+#: which need cross-sample statistics -- without them the hand-written baseline runs instead)
+REFERENCES = ("params", "flops", "naswot", "jacov", "swap", "meco", "synflow", "zico",
+              "jacob_cov", "grad_norm", "snip", "grasp", "fisher", "zen")
+#: named starting points of a configuration; file keys and flags override them.  ``paper`` is
+#: EZNAS's algorithm exactly (the defaults); ``discovery`` is gpnas's search for NASMs that beat
+#: the hand-made proxies: network-level programs over cross-sample statistics, large racing
+#: fitness samples, a validation pick, and no functional duplicates in selection.
+PRESETS: dict[str, dict] = {
+    "paper": {},
+    "discovery": {"aggregation": "evolved", "cross_batch": 32, "evolution_nets": 200,
+                  "sample_nets": 100, "rungs": 3, "validation_nets": 100, "dedup": True,
+                  "references": ["params", "flops", "naswot"]},
+}
 
 
 def dsl_of(aggregation: str, cross_batch: int = 0) -> tuple[str, ...]:
@@ -71,6 +88,13 @@ class RunConfig:
     aggregate: str = "mean"  # the paper form's reduction over instances
     aggregation: str = "paper"  # paper | evolved (network-level programs)
     cross_batch: int = 0  # images of the cross-sample statistics' batch (0: none)
+    fitness: str = "kendall"  # per space; the minimum over spaces is the fitness
+    rungs: int = 1  # successive-halving rungs of the fitness sample (1: all nets for everyone)
+    validation_nets: int = 0  # per space: picks the final program (0: the last generation's top)
+    dedup: bool = False  # functionally equal programs (same probe outputs) selected once
+    seed_programs: list[str] = field(default_factory=list)  # program files opening generation 0
+    references: list[str] = field(default_factory=list)  # proxies tested beside the candidates
+    preset: str = "paper"  # the starting point of the configuration (see PRESETS)
     probe_nets: int = 2  # networks of the validity / equivalence probe
     workers: int = 1
 
@@ -102,6 +126,11 @@ class RunConfig:
         need(self.aggregation in AGGREGATIONS, f"aggregation must be one of {AGGREGATIONS}")
         need(self.cross_batch == 0 or 2 <= self.cross_batch <= 256,
              "cross_batch must be 0 (none) or 2..256 images")
+        need(self.fitness in FITNESSES, f"fitness must be one of {FITNESSES}")
+        need(1 <= self.rungs <= 8, "rungs must be in 1..8")
+        need(self.validation_nets >= 0, "validation_nets must be >= 0")
+        need(self.preset in PRESETS, f"preset must be one of {tuple(PRESETS)}")
+        need(set(self.references) <= set(REFERENCES), f"references must be among {REFERENCES}")
         return self
 
     @property
@@ -124,22 +153,28 @@ class RunConfig:
         if unknown:
             raise GpnasError(f"unknown configuration key(s) {unknown}; known: {sorted(known)}")
         data = dict(data)
-        if isinstance(data.get("spaces"), str):
-            data["spaces"] = [s.strip() for s in data["spaces"].split(",") if s.strip()]
+        for key in ("spaces", "seed_programs", "references"):
+            if isinstance(data.get(key), str):
+                data[key] = [s.strip() for s in data[key].split(",") if s.strip()]
         return cls(**data).validate()
 
     @classmethod
     def from_sources(cls, file: str | Path | None = None, flags: dict | None = None,
                      env=os.environ) -> "RunConfig":
-        """The configuration of a new run: the defaults, then ``$GPNAS_BENCH_DIR`` for
-        ``bench_dir``, then the keys of ``file`` (TOML or JSON), then the ``flags`` that are not
-        None; each overrides the one before."""
-        data = cls().to_dict()
+        """The configuration of a new run: the defaults, then the preset (named by the flags,
+        else the file, else ``paper``), then ``$GPNAS_BENCH_DIR`` for ``bench_dir``, then the
+        keys of ``file`` (TOML or JSON), then the ``flags`` that are not None; each overrides
+        the one before."""
+        keys = cls.read_file(file) if file is not None else {}
+        flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        preset = flags.get("preset", keys.get("preset", "paper"))
+        if preset not in PRESETS:
+            raise GpnasError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+        data = {**cls().to_dict(), **PRESETS[preset], "preset": preset}
         if env.get(BENCH_DIR_ENV, "").strip():
             data["bench_dir"] = env[BENCH_DIR_ENV].strip()
-        if file is not None:
-            data.update(cls.read_file(file))
-        data.update({k: v for k, v in (flags or {}).items() if v is not None})
+        data.update(keys)
+        data.update(flags)
         return cls.from_dict(data)
 
     @staticmethod

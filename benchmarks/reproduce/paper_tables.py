@@ -99,7 +99,7 @@ def seen_archs(runs: list[dict]) -> dict[str, set[str]]:
     """Per space family, the canonical architectures of every run's evolution pool."""
     out: dict[str, set[str]] = {}
     for r in runs:
-        for space, (bench, pool, _) in split(r["cfg"]).items():
+        for space, (bench, pool, _, _) in split(r["cfg"]).items():
             canon = get_space(space).canonical
             out.setdefault(family(space), set()).update(canon(bench.archs[i]) for i in pool)
     return out

@@ -12,6 +12,11 @@ from gpnas.console import out
 
 
 def run_command(
+    preset: str = opt(None, "--preset", help="Starting point of the settings: paper (EZNAS's "
+                      "algorithm exactly) | discovery (network-level programs over cross-sample "
+                      "statistics, 100-network racing fitness, a validation pick, no duplicate "
+                      "functions in selection, NASWOT / #params / FLOPs tested alongside); a "
+                      "config file and flags override it [default: paper]"),
     repr_: str = opt(None, "--repr", help="Program representation: tree | sequential "
                       "[default: tree]"),
     space: str = opt(None, "--space", help="Comma-separated spaces to evolve and test on: "
@@ -38,6 +43,20 @@ def run_command(
                            "codes kernel, Grams, channel covariance, input-gradient Gram) of a "
                            "batch of this many images and add their ops to the DSL (0: none) "
                            "[default: 0]"),
+    fitness: str = opt(None, "--fitness", help="Per-space fitness: kendall | spearman | "
+                       "kendall-partial-size (partial tau given log #params) | "
+                       "kendall-size-strata (tau within size quartiles) [default: kendall]"),
+    rungs: int = opt(None, "--rungs", help="Racing: every program on 1/2^(R-1) of the sample, "
+                     "the better half on twice as many, ... (1: all on all) [default: 1]"),
+    validation_nets: int = opt(None, "--validation-nets", help="Validation networks per space "
+                               "that pick the final program (0: none) [default: 0]"),
+    dedup: bool = typer.Option(None, "--dedup/--no-dedup", show_default=False,
+                               help="Select functionally equal programs (same outputs on the "
+                               "probe) only once [default: off; on with --preset discovery]"),
+    seed_programs: str = opt(None, "--seed-programs", help="Comma-separated program files that "
+                             "open the first generation (e.g. programs/naswot.json)"),
+    references: str = opt(None, "--references", help="Proxies tested beside the candidates on "
+                          "the same networks: params, flops, naswot, jacov, swap, meco"),
     bloat: str = opt(None, "--bloat", help="Bloat control: parsimony | double-tournament | none "
                       "[default: parsimony]"),
     workers: int = opt(None, "--workers", help="Local evaluation processes [default: 1]"),
@@ -65,11 +84,14 @@ def run_command(
                  "generations": generations, "population": population,
                  "evolution_nets": evolution_nets, "sample_nets": sample_nets,
                  "test_nets": test_nets, "batch_size": batch_size, "bloat": bloat,
-                 "aggregation": aggregation, "cross_batch": cross_batch,
+                 "aggregation": aggregation, "cross_batch": cross_batch, "preset": preset,
+                 "fitness": fitness, "rungs": rungs, "validation_nets": validation_nets,
+                 "dedup": dedup, "seed_programs": seed_programs, "references": references,
                  "workers": workers, "seed": seed}
         cfg = RunConfig.from_sources(config, flags)
         rundir = RunDir(out or _fresh_run_path(cfg)).create(cfg.to_dict())
-    results = execute(cfg, rundir, resume=bool(resume), progress=not quiet)
+    results = execute(cfg, rundir, resume=bool(resume), progress=not quiet,
+                      seeds=load_seeds(cfg.seed_programs))
     _print_results(results, rundir.path)
 
 
@@ -81,6 +103,13 @@ def _fresh_run_path(cfg) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+def load_seeds(paths) -> dict:
+    """Program files -> their IR programs (path -> Program), for the first generation."""
+    from gpnas.nasm.programfile import load_program
+
+    return {str(p): load_program(p).program for p in paths}
 
 
 def _print_results(results: dict, path) -> None:
@@ -98,6 +127,13 @@ def _print_results(results: dict, path) -> None:
             cells += ([f"{t['kendall']:.3f}", f"{t['spearman']:.3f}"] if t.get("kendall") is not None
                       else [t.get("invalid") or "-", ""])
         table.add_row(c["label"], str(c["size"]), *cells)
+    for name, per_space in (results.get("references") or {}).items():
+        cells = []
+        for s in spaces:
+            t = per_space.get(s, {})
+            cells += ([f"{t['kendall']:.3f}", f"{t['spearman']:.3f}"] if t.get("kendall") is not None
+                      else [t.get("invalid") or "-", ""])
+        table.add_row(f"[dim]{name} (reference)[/]", "", *cells)
     out.print(table)
     if results["candidates"]:
         out.print(f"[bold]best program[/]: {results['candidates'][0]['program']}")

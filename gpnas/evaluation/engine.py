@@ -18,6 +18,7 @@ Two program forms:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict, defaultdict
@@ -31,7 +32,7 @@ from primitives import NET, NETWORK_TYPES, SCALAR, TO_SCALAR, PrimitiveSet
 from representations.ir import Program
 
 from gpnas.config import AGGREGATES
-from gpnas.evaluation.task import Task
+from gpnas.evaluation.task import Task, shape_of
 from gpnas.threads import torch_threads
 
 
@@ -158,10 +159,10 @@ class Engine:
     def estimate_cost(self, program: Program, task: Task) -> float:
         """Op cost x elements touched, in units of one pass over one statistic of the task."""
         unit: dict[str, int] = {}
-        for name, t in self.pset.terminals.items():  # (those the task holds)
+        for name, t in self.pset.terminals.items():  # (those the task holds; none is read)
             if t not in (SCALAR, *NETWORK_TYPES) and t not in unit and \
-                    all(name in g.tensors for g in task.groups):
-                unit[t] = sum(g.tensors[name].numel() for g in task.groups)
+                    all(name in getattr(g.tensors, "shapes", g.tensors) for g in task.groups):
+                unit[t] = sum(math.prod(shape_of(g, name)) for g in task.groups)
         total_stat = max(unit.values()) if unit else 1
         unit.update({SCALAR: task.n_rows, **dict.fromkeys(NETWORK_TYPES, task.n_nets)})
         cost = 0.0
@@ -179,8 +180,9 @@ class Engine:
 
     def _blocks(self, group) -> list[slice]:
         n = int(group.net.numel())
-        first = next(iter(group.tensors.values()))
-        row_bytes = max(first[0].numel() * 4, 1) if n else 1
+        row = math.prod(shape_of(group, next(iter(getattr(group.tensors, "shapes", None)
+                                                  or group.tensors)))[1:])
+        row_bytes = max(row * 4, 1) if n else 1
         per = max(1, self.config.block_bytes // row_bytes)
         return [slice(i, min(i + per, n)) for i in range(0, n, per)]
 

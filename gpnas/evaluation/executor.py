@@ -25,32 +25,48 @@ Scores = dict[str, np.ndarray] | str  # per-space network scores, or the reason 
 
 
 class Executor(Protocol):
+    """``scores(programs, nets)``: each program's scores on the first ``nets`` networks of each
+    space's sample (all of them when None) -- the rungs of a race share one sample."""
+
     def set_sample(self, sample: Sample) -> None: ...
-    def scores(self, programs: list[Program]) -> list[Scores]: ...
+    def scores(self, programs: list[Program], nets: int | None = None) -> list[Scores]: ...
     def close(self) -> None: ...
 
 
 class LocalEvaluation:
     """An engine and the tasks of the current sample, in this process."""
 
-    def __init__(self, stores: dict[str, str], engine_config: EngineConfig):
+    def __init__(self, stores: dict[str, str], engine_config: EngineConfig,
+                 dtype: torch.dtype = torch.float32):
+        """``dtype``: how the sample's statistics are held in memory (float16 halves it; the
+        engine computes in float32 either way)."""
         self.stores = {sp: StatsStore(path) for sp, path in stores.items()}
         self.engine = Engine(full_primitive_set(), engine_config)
+        self.dtype = dtype
         self.tasks: dict[str, Task] = {}
         self.sample: Sample = {}
 
     def set_sample(self, sample: Sample) -> None:
         if sample == self.sample:
             return
-        self.tasks = {sp: Task.from_store(self.stores[sp], ids) for sp, ids in sample.items()}
+        self.tasks = {sp: Task.from_store(self.stores[sp], ids, dtype=self.dtype, lazy=True)
+                      for sp, ids in sample.items()}
+        self.prefixes: dict[tuple[str, int], Task] = {}
         self.sample = dict(sample)
         self.engine.cache.clear()
 
-    def score(self, program: Program) -> Scores:
+    def _prefix(self, space: str, nets: int) -> Task:
+        key = (space, nets)
+        if key not in self.prefixes:
+            self.prefixes[key] = self.tasks[space].prefix(nets)
+        return self.prefixes[key]
+
+    def score(self, program: Program, nets: int | None = None) -> Scores:
         out = {}
         for sp, task in self.tasks.items():
             try:
-                out[sp] = self.engine.net_scores(program, task)
+                out[sp] = self.engine.net_scores(program, task if nets is None else
+                                                 self._prefix(sp, nets))
             except InvalidProgram as exc:
                 return f"{sp}: {exc.reason}"
         return out
@@ -59,14 +75,15 @@ class LocalEvaluation:
 class SerialExecutor:
     """Everything in the calling process."""
 
-    def __init__(self, stores: dict[str, str], engine_config: EngineConfig):
-        self.local = LocalEvaluation(stores, engine_config)
+    def __init__(self, stores: dict[str, str], engine_config: EngineConfig,
+                 dtype: torch.dtype = torch.float32):
+        self.local = LocalEvaluation(stores, engine_config, dtype)
 
     def set_sample(self, sample: Sample) -> None:
         self.local.set_sample(sample)
 
-    def scores(self, programs: list[Program]) -> list[Scores]:
-        return [self.local.score(p) for p in programs]
+    def scores(self, programs: list[Program], nets: int | None = None) -> list[Scores]:
+        return [self.local.score(p, nets) for p in programs]
 
     def close(self) -> None:
         pass
@@ -75,33 +92,34 @@ class SerialExecutor:
 _worker: LocalEvaluation | None = None
 
 
-def _init_worker(stores, engine_config, threads):
+def _init_worker(stores, engine_config, threads, dtype):
     global _worker
     torch.set_num_threads(threads)
-    _worker = LocalEvaluation(stores, engine_config)
+    _worker = LocalEvaluation(stores, engine_config, dtype)
 
 
 def _score_in_worker(args):
-    sample, program_json = args
+    sample, program_json, nets = args
     _worker.set_sample(sample)
     program = Program.from_json(program_json, _worker.engine.pset)
-    return _worker.score(program)
+    return _worker.score(program, nets)
 
 
 class ProcessExecutor:
     """A pool of local worker processes; each keeps its own engine and sub-expression cache."""
 
-    def __init__(self, stores: dict[str, str], engine_config: EngineConfig, workers: int):
+    def __init__(self, stores: dict[str, str], engine_config: EngineConfig, workers: int,
+                 dtype: torch.dtype = torch.float32):
         threads = max(1, torch.get_num_threads() // workers)
         ctx = mp.get_context("spawn")
-        self.pool = ctx.Pool(workers, _init_worker, (stores, engine_config, threads))
+        self.pool = ctx.Pool(workers, _init_worker, (stores, engine_config, threads, dtype))
         self.sample: Sample = {}
 
     def set_sample(self, sample: Sample) -> None:
         self.sample = dict(sample)
 
-    def scores(self, programs: list[Program]) -> list[Scores]:
-        jobs = [(self.sample, p.to_json()) for p in programs]
+    def scores(self, programs: list[Program], nets: int | None = None) -> list[Scores]:
+        jobs = [(self.sample, p.to_json(), nets) for p in programs]
         return self.pool.map(_score_in_worker, jobs, chunksize=1)
 
     def close(self) -> None:
@@ -109,7 +127,8 @@ class ProcessExecutor:
         self.pool.join()
 
 
-def make_executor(stores: dict[str, str], engine_config: EngineConfig, workers: int = 1):
+def make_executor(stores: dict[str, str], engine_config: EngineConfig, workers: int = 1,
+                  dtype: torch.dtype = torch.float32):
     if workers <= 1:
-        return SerialExecutor(stores, engine_config)
-    return ProcessExecutor(stores, engine_config, workers)
+        return SerialExecutor(stores, engine_config, dtype)
+    return ProcessExecutor(stores, engine_config, workers, dtype)

@@ -12,6 +12,7 @@ import torch
 from primitives.kernels import Layers, size_terms
 
 from gpnas.data.stats.collect import InstanceGroup, group_instances, network_tensors
+from gpnas.data.stats.store import LazyStatistics
 
 _uids = itertools.count()
 
@@ -57,7 +58,7 @@ class Task:
             n = len(g)
             g.tensors["layer_position"] = g.position.float()
             g.tensors["layer_depth"] = depth[start:start + n].float()
-            p, m = size_terms(g.tensors["weight"].shape[1:], g.tensors["bn_out.data"].shape[1:])
+            p, m = size_terms(shape_of(g, "weight")[1:], shape_of(g, "bn_out.data")[1:])
             params.index_add_(0, g.net, torch.full((n,), p, dtype=torch.float64))
             macs.index_add_(0, g.net, torch.full((n,), m, dtype=torch.float64))
             start += n
@@ -73,10 +74,12 @@ class Task:
         return int(self.row_net.numel())
 
     @classmethod
-    def from_store(cls, store, net_ids: Sequence[int], dtype=torch.float32) -> "Task":
-        """Load the given networks of a :class:`~gpnas.data.stats.store.StatsStore`."""
+    def from_store(cls, store, net_ids: Sequence[int], dtype=torch.float32,
+                   lazy: bool = False) -> "Task":
+        """Load the given networks of a :class:`~gpnas.data.stats.store.StatsStore` (``lazy``:
+        each statistic when a program first reads it)."""
         net_ids = tuple(int(i) for i in net_ids)
-        groups = store.load_groups(net_ids, dtype=dtype)
+        groups = store.load_groups(net_ids, dtype=dtype, lazy=lazy)
         acc = store.accuracies()[list(net_ids)]
         space = store.nets[net_ids[0]]["space"] if net_ids else "empty"
         return cls(space, groups, acc, net_ids, store.load_network(net_ids))
@@ -97,12 +100,39 @@ class Task:
             keep = remap[g.net] >= 0
             if bool(keep.any()):
                 rows = keep.nonzero().flatten()
+                names = getattr(g.tensors, "shapes", g.tensors)
                 groups.append(InstanceGroup(
                     net=remap[g.net[rows]], position=g.position[rows],
-                    tensors={k: v.index_select(0, rows) for k, v in g.tensors.items()}))
+                    tensors={k: g.tensors[k].index_select(0, rows) for k in names}))
         ids = tuple(self.net_ids[i] for i in positions.tolist()) if self.net_ids else ()
         network = {k: v.index_select(0, positions) for k, v in self.network.items()}
         return Task(self.space, groups, self.accuracy[positions.numpy()], ids, network)
 
+    def prefix(self, n: int) -> "Task":
+        """The task of the first ``n`` networks, sharing this task's memory (rows are ordered
+        by network within each group, so they are a slice of each group)."""
+        if n >= self.n_nets:
+            return self
+        groups = []
+        for g in self.groups:
+            m = int((g.net < n).sum())
+            if not m:
+                continue
+            if isinstance(g.tensors, LazyStatistics):
+                shapes = {k: (m,) + v[1:] for k, v in g.tensors.shapes.items()}
+                tensors = LazyStatistics(lambda name, g=g, m=m: g.tensors[name][:m], shapes)
+            else:
+                tensors = {k: v[:m] for k, v in g.tensors.items()}
+            groups.append(InstanceGroup(net=g.net[:m], position=g.position[:m], tensors=tensors))
+        network = {k: v[:n] for k, v in self.network.items()}
+        return Task(self.space, groups, self.accuracy[:n], self.net_ids[:n], network)
+
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for g in self.groups for t in g.tensors.values())
+
+
+def shape_of(group: InstanceGroup, name: str) -> tuple[int, ...]:
+    """The (L, ...) shape of a group's statistic, without reading a lazy one."""
+    if isinstance(group.tensors, LazyStatistics) and name in group.tensors.shapes:
+        return group.tensors.shapes[name]
+    return tuple(group.tensors[name].shape)

@@ -11,7 +11,10 @@ from gpnas.run.report import test_and_report
 from gpnas.run.rundir import RunDir
 
 
-def execute(cfg: RunConfig, rundir: RunDir, resume: bool = False, progress: bool = True) -> dict:
-    """Run (or resume) the search in ``rundir``, test the winners and write the results."""
+def execute(cfg: RunConfig, rundir: RunDir, resume: bool = False, progress: bool = True,
+            seeds: dict | None = None) -> dict:
+    """Run (or resume) the search in ``rundir``, test the winners and write the results;
+    ``seeds``: programs (name -> IR) that open the first generation."""
     data = prepare(cfg, progress)
-    return test_and_report([evolve(cfg, rundir, data, resume, progress)], data, progress)[0]
+    outcome = evolve(cfg, rundir, data, resume, progress, seeds=seeds)
+    return test_and_report([outcome], data, progress)[0]

@@ -8,6 +8,7 @@ from primitives import full_primitive_set
 
 from gpnas.config import RunConfig
 from gpnas.console import err
+from gpnas.errors import GpnasError
 from gpnas.evaluation.engine import Engine, EngineConfig
 from gpnas.evaluation.executor import make_executor
 from gpnas.evaluation.task import Task
@@ -32,8 +33,9 @@ class Outcome:
 
 def evolve(cfg: RunConfig, rundir: RunDir, data: dict[str, SpaceData], resume: bool = False,
            progress: bool = True, max_evaluations: int | None = None,
-           max_seconds: float | None = None) -> Outcome:
-    """Run (or resume) the search of ``cfg`` in ``rundir`` on prepared data."""
+           max_seconds: float | None = None, seeds: dict | None = None) -> Outcome:
+    """Run (or resume) the search of ``cfg`` in ``rundir`` on prepared data.  ``seeds``: the
+    programs of ``cfg.seed_programs`` (path -> IR program) that open the first generation."""
     representation = make_representation(cfg)
     ecfg = EngineConfig.of(cfg)
     first = sorted(cfg.spaces)[0]
@@ -41,8 +43,9 @@ def evolve(cfg: RunConfig, rundir: RunDir, data: dict[str, SpaceData], resume: b
     executor = make_executor({sp: str(data[sp].store.path) for sp in cfg.spaces}, ecfg,
                              cfg.workers)
     evaluator = Evaluator(executor, Engine(full_primitive_set(), ecfg), probe,
-                          {sp: (data[sp].store_ids, data[sp].bench.accuracy[data[sp].pool])
-                           for sp in cfg.spaces})
+                          {sp: (data[sp].store_ids, data[sp].bench.accuracy[data[sp].pool],
+                                data[sp].sizes) for sp in cfg.spaces},
+                          fitness=cfg.fitness, rungs=cfg.rungs)
     state = State(hof=HallOfFame())
     ckpt = rundir.checkpoint() if resume else None
     if ckpt is not None:
@@ -60,12 +63,28 @@ def evolve(cfg: RunConfig, rundir: RunDir, data: dict[str, SpaceData], resume: b
                       f"{record['best_program'][:70]}")
 
     loop = Search(cfg, representation, evaluator, {sp: len(data[sp].pool) for sp in cfg.spaces},
-                  on_generation, max_evaluations=max_evaluations, max_seconds=max_seconds)
+                  on_generation, max_evaluations=max_evaluations, max_seconds=max_seconds,
+                  seeds=seed_genomes(seeds or {}, representation))
     try:
         state = loop.run(state)
     finally:
         executor.close()
     return Outcome(cfg, rundir, state, representation)
+
+
+def seed_genomes(seeds: dict, representation) -> list:
+    """The genomes of the seed programs (name -> IR program) in the run's representation; a
+    program the run's DSL cannot express is a one-line error."""
+    from primitives import PrimitiveError
+
+    out = []
+    for name, program in seeds.items():
+        try:
+            out.append(representation.from_program(program))
+        except PrimitiveError as exc:
+            raise GpnasError(f"seed program {name} does not fit this run's representation and "
+                             f"DSL: {exc}") from None
+    return out
 
 
 def _r(x):

@@ -29,39 +29,45 @@ class SpaceData:
     test: np.ndarray  # benchmark rows of the held-out test networks
     store: StatsStore
     store_ids: np.ndarray  # store net id of each pool network
+    validation: np.ndarray  # benchmark rows of the validation networks (may be empty)
+    validation_ids: np.ndarray  # their store net ids
+    sizes: np.ndarray  # conv parameter count of each pool network
 
 
-def split(cfg: RunConfig) -> dict[str, tuple[Benchmark, np.ndarray, np.ndarray]]:
-    """Per space of ``cfg``: its benchmark and the benchmark rows of the evolution pool and of the
-    held-out test networks, drawn from ``data_seed`` (spaces in sorted order, one stream)."""
+def split(cfg: RunConfig) -> dict[str, tuple[Benchmark, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per space of ``cfg``: its benchmark and the benchmark rows of the evolution pool, of the
+    validation networks and of the held-out test networks -- disjoint, drawn from ``data_seed``
+    (spaces in sorted order, one stream): pool, then validation, then test of one permutation."""
     data_rng, _ = cfg.rngs()
     out = {}
+    e, v = cfg.evolution_nets, cfg.validation_nets
     for space in sorted(cfg.spaces):
         bench = load_benchmark(space, cfg.bench_dir, cfg.metric)
         n = len(bench.archs)
-        if n < cfg.evolution_nets + 2:
+        if n < e + v + 2:
             raise GpnasError(f"{space}: the benchmark has {n} networks, too few for "
-                             f"{cfg.evolution_nets} evolution networks plus a test set")
+                             f"{e} evolution and {v} validation networks plus a test set")
         perm = data_rng.permutation(n)
-        out[space] = (bench, perm[: cfg.evolution_nets],
-                      perm[cfg.evolution_nets: cfg.evolution_nets + cfg.test_nets])
+        out[space] = (bench, perm[:e], perm[e:e + v], perm[e + v:e + v + cfg.test_nets])
     return out
 
 
 def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
     """Ground truth, the evolution/test split per space, and the pool statistics (cached)."""
     out = {}
-    for space, (bench, pool, test) in split(cfg).items():
+    for space, (bench, pool, validation, test) in split(cfg).items():
         cross = f"-x{cfg.cross_batch}" if cfg.cross_batch else ""
         path = cache_dir() / "stats" / (f"{space}-{bench.metric}-b{cfg.batch_size}{cross}-"
                                         f"{cfg.order}-s{cfg.stats_seed}")
         if progress:
-            err.print(f"[bold]{space}[/]: statistics of {len(pool)} evolution networks "
-                      f"(cache {path})")
-        store = build_store(path, space, [bench.archs[i] for i in pool], bench.accuracy[pool],
+            err.print(f"[bold]{space}[/]: statistics of {len(pool)} evolution and "
+                      f"{len(validation)} validation networks (cache {path})")
+        rows = np.concatenate([pool, validation])
+        store = build_store(path, space, [bench.archs[i] for i in rows], bench.accuracy[rows],
                             metric=bench.metric, batch_size=cfg.batch_size, seed=cfg.stats_seed,
                             order=cfg.order, progress=progress, cross_batch=cfg.cross_batch)
         where, canonical = store.arch_index(), get_space(space).canonical
-        store_ids = np.array([where[canonical(bench.archs[i])] for i in pool])
-        out[space] = SpaceData(bench, pool, test, store, store_ids)
+        ids = np.array([where[canonical(bench.archs[i])] for i in rows], dtype=int)
+        out[space] = SpaceData(bench, pool, test, store, ids[:len(pool)], validation,
+                               ids[len(pool):], store.conv_params()[ids[:len(pool)]])
     return out

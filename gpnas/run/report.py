@@ -9,7 +9,11 @@ import time
 from primitives import full_primitive_set
 
 from gpnas.config import RunConfig
-from gpnas.evaluation.engine import Engine, EngineConfig
+from gpnas.baselines.dsl import DSL_PROXIES, dsl_program
+from gpnas.baselines.evaluate import rank_correlations, score_networks
+from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
+from gpnas.evaluation.fitness import kendall
+from gpnas.evaluation.task import Task
 from gpnas.evaluation.heldout import score_heldout
 from gpnas.errors import GpnasError
 from gpnas.run.evolve import Outcome
@@ -20,12 +24,50 @@ from gpnas.search.loop import State
 from gpnas.search.selection import top_k
 
 
-def candidates(cfg: RunConfig, state: State, representation) -> list[tuple[str, object]]:
-    """The final top-3 (Algorithm 1) and the two best programs ever seen, without repeats."""
+def validation_pick(o: Outcome, data: dict[str, SpaceData], pool_size: int = 10
+                    ) -> tuple[object | None, dict[str, dict]]:
+    """The program the run reports: among the best ever seen (hall of fame) and the last
+    generation's ``pool_size`` fittest, the one with the best minimum Kendall tau over the
+    spaces on the validation networks (never test data).  (genome or None, key -> validation
+    taus per space)."""
+    cfg, rep = o.cfg, o.representation
+    if not cfg.validation_nets:
+        return None, {}
+    pool = {e.key: rep.from_json(e.genome) for e in o.state.hof.best}
+    last = sorted((pair for pair in o.state.last if pair[1].fitness is not None),
+                  key=lambda pair: -pair[1].selection_key())
+    for g, _ in last[:pool_size]:
+        pool.setdefault(rep.lower(g).key, g)
+    engine = Engine(full_primitive_set(), EngineConfig.of(cfg))
+    tasks = {sp: Task.from_store(data[sp].store, data[sp].validation_ids, lazy=True)
+             for sp in cfg.spaces}
+    taus: dict[str, dict] = {}
+    for key, g in pool.items():
+        per = {}
+        for sp, task in tasks.items():
+            try:
+                per[sp] = kendall(engine.net_scores(rep.lower(g), task), task.accuracy)
+            except InvalidProgram:
+                break
+        else:
+            taus[key] = per
+    if not taus:
+        return None, {}
+    best = max(taus, key=lambda k: (min(taus[k].values()), -rep.size(pool[k])))
+    return pool[best], taus
+
+
+def candidates(cfg: RunConfig, state: State, representation, picked=None
+               ) -> list[tuple[str, object]]:
+    """The validation pick (when the run has validation networks), the final top-3
+    (Algorithm 1) and the two best programs ever seen, without repeats."""
     genomes = [g for g, _ in state.last]
-    fits = [e.fitness for _, e in state.last]
+    fits = [e.selection_key() for _, e in state.last]
     sizes = [representation.size(g) for g in genomes]
     out, seen = [], set()
+    if picked is not None:
+        seen.add(representation.lower(picked).key)
+        out.append(("validation-best", picked))
     for rank, i in enumerate(top_k(fits, sizes, 3, cfg.bloat == "parsimony")):
         if fits[i] is not None and representation.lower(genomes[i]).key not in seen:
             seen.add(representation.lower(genomes[i]).key)
@@ -53,35 +95,65 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
     if any(getattr(o.cfg, k) != getattr(cfg0, k) for o in outcomes for k in keys):
         raise GpnasError(f"runs tested together must share {', '.join(keys)}")
     pset = full_primitive_set()
-    cands = [candidates(o.cfg, o.state, o.representation) for o in outcomes]
+    picks = [validation_pick(o, data) for o in outcomes]
+    cands = [candidates(o.cfg, o.state, o.representation, pick)
+             for o, (pick, _) in zip(outcomes, picks)]
     programs = [o.representation.lower(g) for o, cs in zip(outcomes, cands) for _, g in cs]
+    names = list(dict.fromkeys(n for o in outcomes for n in o.cfg.references))
+    in_dsl = [n for n in names if n in DSL_PROXIES and cross_batch]
     spaces = sorted({sp for o in outcomes for sp in o.cfg.spaces})
-    tested_all = {}
+    tested_all, references = {}, {}
     for sp in spaces:
         d = data[sp]
         if len(d.test):
-            tested_all[sp] = score_heldout(
-                programs, sp, [d.bench.archs[i] for i in d.test], d.bench.accuracy[d.test],
+            archs, acc = [d.bench.archs[i] for i in d.test], d.bench.accuracy[d.test]
+            res = score_heldout(
+                programs + [dsl_program(n) for n in in_dsl], sp, archs, acc,
                 Engine(pset, EngineConfig.of(cfg0)), batch_size=cfg0.batch_size,
                 seed=cfg0.stats_seed, order=cfg0.order, progress=progress,
                 cross_batch=cross_batch)
+            tested_all[sp] = res[:len(programs)]
+            references[sp] = dict(zip(in_dsl, res[len(programs):]))
+            references[sp].update(_baseline_references(
+                sp, archs, acc, [n for n in names if n not in in_dsl], cfg0.stats_seed,
+                progress))
     seconds = time.perf_counter() - t0
     out, offset = [], 0
-    for o, cs in zip(outcomes, cands):
+    for o, cs, (_, val) in zip(outcomes, cands, picks):
         tested = {sp: res[offset: offset + len(cs)] for sp, res in tested_all.items()
                   if sp in o.cfg.spaces}
+        refs = {n: {sp: {k: v for k, v in references[sp][n].items() if k != "scores"}
+                    for sp in o.cfg.spaces if sp in references}
+                for n in o.cfg.references}
         offset += len(cs)
-        out.append(_report(o, cs, tested, data, seconds))
+        out.append(_report(o, cs, tested, data, seconds, val, refs))
     return out
 
 
-def _report(o: Outcome, cands, tested, data, test_seconds: float) -> dict:
+def _baseline_references(space, archs, accuracy, names, seed, progress) -> dict[str, dict]:
+    """Hand-written baselines of the held-out networks (the same networks and initialisation
+    as the statistics), as test rows: kendall, spearman, n, invalid."""
+    if not names:
+        return {}
+    metric = {"jacov": "jacob_cov"}  # the baseline of a DSL proxy's name
+    scores = score_networks(space, archs, [metric.get(n, n) for n in names], seed=seed,
+                            progress=progress, label=f"references on {len(archs)} {space} nets")
+    out = {}
+    for n in names:
+        row = rank_correlations(scores[metric.get(n, n)], accuracy)
+        out[n] = {**row, "invalid": None if row["kendall"] is not None else "constant"}
+    return out
+
+
+def _report(o: Outcome, cands, tested, data, test_seconds: float, validation: dict,
+            references: dict) -> dict:
     rep, rundir = o.representation, o.rundir
     rows = []
     for ci, (label, g) in enumerate(cands):
         p = rep.lower(g)
         entry = {"label": label, "program": rep.text(g), "key": p.key, "genome": rep.to_json(g),
-                 "ir": p.to_json(), "size": rep.size(g), "test": {}}
+                 "ir": p.to_json(), "size": rep.size(g), "test": {},
+                 "validation": validation.get(p.key)}
         for sp, res in tested.items():
             entry["test"][sp] = {k: v for k, v in res[ci].items() if k != "scores"}
         rows.append(entry)
@@ -91,6 +163,7 @@ def _report(o: Outcome, cands, tested, data, test_seconds: float) -> dict:
         "search_seconds": o.state.elapsed,
         "test_seconds": test_seconds,
         "candidates": rows,
+        "references": references,
         "pareto": o.state.hof.to_json()["pareto"],
         "test_nets": {sp: int(len(data[sp].test)) for sp in o.cfg.spaces},
     }

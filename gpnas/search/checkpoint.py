@@ -13,7 +13,8 @@ def state_to_json(st: State, representation) -> dict:
         "generation": st.generation,
         "population": [representation.to_json(g) for g in st.population],
         "elites": [representation.to_json(g) for g in st.elites],
-        "last": [[representation.to_json(g), e.fitness, e.per_space, e.reason] for g, e in st.last],
+        "last": [[representation.to_json(g), e.fitness, e.per_space, e.reason, e.nets, e.rung]
+                 for g, e in st.last],
         "rng_state": st.rng_state,
         "hof": st.hof.to_json(),
         "elapsed": st.elapsed,
@@ -27,7 +28,7 @@ def state_from_json(d: dict, representation) -> State:
             generation=d["generation"],
             population=[representation.from_json(g) for g in d["population"]],
             elites=[representation.from_json(g) for g in d["elites"]],
-            last=[(representation.from_json(g), Evaluation(f, ps, r)) for g, f, ps, r in d["last"]],
+            last=[(representation.from_json(g), Evaluation(*e)) for g, *e in d["last"]],
             rng_state=d["rng_state"],
             hof=HallOfFame.from_json(d["hof"]),
             elapsed=d["elapsed"],

@@ -7,6 +7,14 @@
   canonical key, and once per fingerprint: different-looking programs that compute the same
   function share one evaluation.  Caches are cleared with each new sample, so a resumed run
   sees exactly the caches an uninterrupted one had.
+* **Racing** (successive halving, ``rungs`` > 1): every program is scored on the first k / 2^(R-1)
+  networks of each space's sample, the better half goes on to twice as many, and so on up to all
+  k; a program's fitness is that of the last rung it reached (``Evaluation.nets``, ``.rung``), and
+  selection ranks a program that went further above one that stopped earlier
+  (:meth:`Evaluation.selection_key`).  With one rung every program sees the whole sample, as in
+  the paper.
+* **Fitness**: one of :data:`~gpnas.evaluation.fitness.FITNESS` per space, the minimum over the
+  spaces (the paper's).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import numpy as np
 from representations.ir import Program
 
 from gpnas.evaluation.engine import Engine, InvalidProgram
-from gpnas.evaluation.fitness import kendall, min_over_spaces
+from gpnas.evaluation.fitness import FITNESS, min_over_spaces
 from gpnas.evaluation.task import Task
 
 if TYPE_CHECKING:
@@ -33,16 +41,24 @@ class Evaluation:
     fitness: float | None  # None: invalid
     per_space: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
+    nets: int | None = None  # networks per space it was scored on (None: the whole sample)
+    rung: int = 0  # the last racing rung it reached
+
+    def selection_key(self) -> float | None:
+        """What selection compares: the rung reached first, then the fitness (a correlation,
+        within [-1, 1])."""
+        return None if self.fitness is None else 2.0 * self.rung + self.fitness
 
 
 @dataclass
 class Counters:
-    evaluated: int = 0  # programs sent to the executor
+    evaluated: int = 0  # programs sent to the executor (first rung)
     key_hits: int = 0
     equivalence_hits: int = 0
     probes: int = 0
     invalid: int = 0
     seconds: float = 0.0
+    rungs: list = field(default_factory=list)  # [networks per space, programs] of each rung
 
     def reset(self) -> None:
         self.__init__()
@@ -50,8 +66,12 @@ class Counters:
 
 class Evaluator:
     def __init__(self, executor: Executor, probe_engine: Engine, probe: Task,
-                 pools: dict[str, tuple[np.ndarray, np.ndarray]]):
-        """``pools``: space -> (store id, accuracy) of each network of its evolution pool."""
+                 pools: dict[str, tuple[np.ndarray, ...]], fitness: str = "kendall",
+                 rungs: int = 1):
+        """``pools``: space -> (store id, accuracy, size) of each network of its evolution pool
+        (size: the conv parameter count, for the size-aware fitness functions)."""
+        self.fitness_fn = FITNESS[fitness]
+        self.rungs = int(rungs)
         self.executor = executor
         self.probe_engine = probe_engine
         self.probe_task = probe
@@ -117,10 +137,8 @@ class Evaluator:
             else:
                 todo[fp] = [i]
         firsts = [pos[0] for pos in todo.values()]
-        scored = self.executor.scores([programs[i] for i in firsts])
         self.counters.evaluated += len(firsts)
-        for (fp, positions), scores in zip(todo.items(), scored):
-            ev = self._fitness(scores)
+        for (fp, positions), ev in zip(todo.items(), self._race([programs[i] for i in firsts])):
             self._by_fingerprint[fp] = ev
             for i in positions:
                 results[i] = self._by_key[programs[i].key] = ev
@@ -128,14 +146,44 @@ class Evaluator:
         self.counters.seconds += time.perf_counter() - t0
         return results  # type: ignore[return-value]
 
-    def _fitness(self, scores) -> Evaluation:
+    def rung_sizes(self) -> list[int | None]:
+        """Networks per space of each rung (None: the whole sample)."""
+        k = min(len(p) for p in self.positions.values()) if self.positions else 0
+        sizes = [max(min(k, 8), -(-k // 2 ** r)) for r in range(self.rungs - 1, 0, -1)]
+        return [n for n in dict.fromkeys(sizes) if n < k] + [None]
+
+    def _race(self, programs: list[Program]) -> list[Evaluation]:
+        """Successive halving over the rungs (one rung: the whole sample for everyone)."""
+        evals: list[Evaluation | None] = [None] * len(programs)
+        alive = list(range(len(programs)))
+        sizes = self.rung_sizes()
+        for r, nets in enumerate(sizes):
+            if not alive:
+                break
+            scored = self.executor.scores([programs[j] for j in alive], nets)
+            self.counters.rungs.append([nets, len(alive)])
+            for j, scores in zip(alive, scored):
+                evals[j] = self._fitness(scores, nets)
+                evals[j].rung = r
+            if r < len(sizes) - 1:  # the better half (of the valid ones) goes on
+                valid = sorted((j for j in alive if evals[j].fitness is not None),
+                               key=lambda j: -evals[j].fitness)
+                alive = sorted(valid[:-(-len(valid) // 2)])
+        return evals  # type: ignore[return-value]
+
+    def _fitness(self, scores, nets: int | None = None) -> Evaluation:
         if isinstance(scores, str):
-            return Evaluation(None, reason=scores)
+            return Evaluation(None, reason=scores, nets=nets)
         per_space = {}
         for sp, s in scores.items():
-            acc = self.pools[sp][1][self.positions[sp]]
+            at = self.positions[sp][:nets]
+            acc, size = self.pools[sp][1][at], self.pools[sp][2][at]
             try:
-                per_space[sp] = kendall(s, acc)
+                per_space[sp] = self.fitness_fn(s, acc, size)
             except InvalidProgram as exc:
-                return Evaluation(None, reason=f"{sp}: {exc.reason}")
-        return Evaluation(min_over_spaces(per_space), per_space)
+                return Evaluation(None, reason=f"{sp}: {exc.reason}", nets=nets)
+        return Evaluation(min_over_spaces(per_space), per_space, nets=nets)
+
+    def fingerprint(self, program: Program) -> str:
+        """The program's functional fingerprint on the probe ('' when invalid)."""
+        return self.probe(program)[1]

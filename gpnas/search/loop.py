@@ -58,10 +58,13 @@ class Search:
     def __init__(self, config: RunConfig, representation: Representation, evaluator: Evaluator,
                  pool_sizes: dict[str, int],
                  on_generation: Callable[[State, dict], None] | None = None,
-                 max_evaluations: int | None = None, max_seconds: float | None = None):
+                 max_evaluations: int | None = None, max_seconds: float | None = None,
+                 seeds: list | None = None):
         """``max_evaluations`` / ``max_seconds``: an optional budget (fitness evaluations,
         one per individual whether cached or not / search seconds); the search ends after
-        the generation that reaches it."""
+        the generation that reaches it.  ``seeds``: genomes that open the first population
+        (random valid programs fill the rest)."""
+        self.seeds = [g for g in (seeds or []) if evaluator.is_valid(representation.lower(g))]
         self.max_evaluations, self.max_seconds = max_evaluations, max_seconds
         self.config = config
         self.repr = representation
@@ -136,7 +139,8 @@ class Search:
                                  cfg.sample_nets)
             self.evaluator.new_sample(sample)
             if gen == 0:
-                offspring = self.random_valid(cfg.population, rng)
+                offspring = list(self.seeds[:cfg.population])
+                offspring += self.random_valid(cfg.population - len(offspring), rng)
             else:
                 half = cfg.population // 2
                 offspring = list(state.elites)
@@ -144,7 +148,9 @@ class Search:
                 offspring += self.random_valid(cfg.population - half, rng)
             evals = self.evaluator.evaluate([self.repr.lower(g) for g in offspring])
             sizes = [self.repr.size(g) for g in offspring]
-            fits = [e.fitness for e in evals]
+            fits = [e.selection_key() for e in evals]  # the fitness (plus the rung when racing)
+            if cfg.dedup:  # functionally equal programs: only the first one found is selected
+                fits = self._dedup(offspring, fits, sizes)
             parsimony = cfg.bloat == "parsimony"
             state.elites = [offspring[i] for i in top_k(fits, sizes, cfg.elite, parsimony)
                             if fits[i] is not None]
@@ -167,6 +173,20 @@ class Search:
             self.on_generation(state, self._record(gen, sample, offspring, evals, sizes, seconds))
         return state
 
+    def _dedup(self, genomes, fits, sizes) -> list[float | None]:
+        """Fitness for selection with functional duplicates removed: of the programs with one
+        fingerprint (same outputs on the probe), the fittest (then smallest, then first) keeps
+        its fitness and the others count as invalid."""
+        order = sorted(range(len(genomes)), key=lambda i: (
+            -np.inf if fits[i] is None else -fits[i], sizes[i], i))
+        seen, out = set(), list(fits)
+        for i in order:
+            fp = self.evaluator.fingerprint(self.repr.lower(genomes[i]))
+            if fp in seen:
+                out[i] = None
+            seen.add(fp)
+        return out
+
     def _budget_spent(self, state: State) -> bool:
         return ((self.max_evaluations is not None and state.evaluations >= self.max_evaluations)
                 or (self.max_seconds is not None and state.elapsed >= self.max_seconds))
@@ -174,7 +194,7 @@ class Search:
     def _entries(self, genomes, evals: list[Evaluation], sizes, gen) -> list[Entry]:
         out = []
         for g, e, s in zip(genomes, evals, sizes):
-            if e.fitness is not None:
+            if e.fitness is not None and e.nets is None:  # only fitness on the whole sample
                 p = self.repr.lower(g)
                 out.append(Entry(p.key, self.repr.to_json(g), e.fitness, s, self.repr.text(g), gen))
         return out
@@ -185,6 +205,9 @@ class Search:
         best = max(range(len(evals)), key=lambda i: -np.inf if evals[i].fitness is None
                    else evals[i].fitness)
         made = len(offspring) + self.rejected
+        programs = [self.repr.lower(g) for g in offspring]
+        functions = {self.evaluator.fingerprint(p) for p, e in zip(programs, evals)
+                     if e.fitness is not None}
         return {
             "generation": gen,
             "best_fitness": max(valid) if valid else None,
@@ -197,6 +220,9 @@ class Search:
                             if hasattr(self.repr, "total_length") else None),
             "invalid_rate": (self.rejected + c.invalid) / made if made else 0.0,
             "evaluations": c.evaluated,
+            "rungs": c.rungs,  # [networks per space (None: all), programs] of each rung
+            "distinct_programs": len({p.key for p in programs}),
+            "distinct_functions": len(functions),
             "cache_hits": c.key_hits,
             "equivalence_hits": c.equivalence_hits,
             "evaluations_per_s": c.evaluated / c.seconds if c.seconds else None,

@@ -79,13 +79,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from primitives import SCALAR, PrimitiveSet
+from primitives import SCALAR, PrimitiveError, PrimitiveSet
 
 from ..ir import Program
 from . import create, variation
 from .create import P_OUTPUT, P_RECENT
 from .genome import (N_SCALAR, N_TENSOR, Layout, Linear, check, from_flat, from_json, parse,
-                     text, to_json)
+                     space_of_type, text, to_json)
 from .interpret import interpret
 from .introns import Trace, is_valid, lower, program_height, require_valid, strip, trace
 from .limits import DEFAULT_MAX_LENGTH, static_limit
@@ -234,6 +234,37 @@ class SequentialRepresentation:
 
     def parse(self, source: str) -> Linear:
         g = parse(source, self.pset, self.layout)
+        require_valid(g, self.pset, self.layout)
+        return g
+
+    def from_program(self, program: Program) -> Linear:
+        """A linear program computing an IR program: one instruction per op node in order, each
+        into a fresh register of its type's bank, the root into the output; PrimitiveError when
+        the registers do not suffice or the output type differs."""
+        layout, program = self.layout, program.pruned()
+        if program.type != layout.output_type:
+            raise PrimitiveError(f"the program's output is {program.type}, this representation's "
+                                 f"is {layout.output_type}")
+        free = {bank: [a for a in layout.write_range(bank) if a != layout.output]
+                for bank in ("tensor", "scalar", "net")}
+        where, instrs = {}, []
+        for i, n in enumerate(program.nodes):
+            if n.op is None:
+                where[i] = layout.statics.index(n.name) if n.name in layout.statics else None
+                if where[i] is None:
+                    raise PrimitiveError(f"statistic {n.name!r} is not in this layout")
+                continue
+            bank = space_of_type(n.type)
+            if i == len(program.nodes) - 1:
+                w = layout.output
+            elif free[bank]:
+                w = free[bank].pop(0)
+            else:
+                raise PrimitiveError(f"the program needs more {bank} registers than the layout has")
+            reads = [where[a] for a in n.args]
+            instrs.append((w, self.pset[n.op].paper_id, reads[0], reads[-1]))
+            where[i] = w
+        g = Linear(instrs)
         require_valid(g, self.pset, self.layout)
         return g
 

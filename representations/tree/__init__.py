@@ -17,7 +17,8 @@ from primitives import PrimitiveSet
 
 from ..ir import Program
 from . import create, crossover, mutation
-from .genome import Tree, TreeNode, canonical_text, check, from_json, lower, parse, to_json
+from .genome import (Tree, TreeNode, canonical_text, check, from_expr, from_json, lower, parse,
+                     to_json)
 from .limits import DEFAULT_MAX_HEIGHT, static_limit
 from .mutation import DEFAULT_WEIGHTS
 
@@ -106,6 +107,14 @@ class TreeRepresentation:
 
     def parse(self, text: str) -> Tree:
         return parse(text, self.pset)
+
+    def from_program(self, program: Program) -> Tree:
+        """The tree of an IR program (shared sub-expressions written out); PrimitiveError when
+        it uses what this primitive set lacks."""
+        exprs: list = []
+        for n in program.pruned().nodes:
+            exprs.append(n.name if n.op is None else [n.op, *(exprs[a] for a in n.args)])
+        return from_expr(exprs[-1], self.pset)
 
 
 __all__ = [

@@ -70,3 +70,34 @@ def _tiny_config(tmp_path):
     f = tmp_path / "tiny.toml"
     f.write_text("evolution_nets = 8\nsample_nets = 4\n")
     return f
+
+
+def test_discovery_preset_picks_by_validation_and_tests_references(env, tmp_path):
+    """The discovery preset end to end (tiny): network-level programs over cross-sample
+    statistics, racing, a validation pick, NASWOT (DSL) and #params beside it, a seed program."""
+    out = tmp_path / "disc"
+    seed = tmp_path / "seed.json"
+    from gpnas.baselines.dsl import DSL, dsl_tree
+    from gpnas.nasm.programfile import ProgramFile, save_program
+
+    rep, tree = dsl_tree("naswot")
+    save_program(seed, ProgramFile(rep.lower(tree), "tree", rep.to_json(tree), dsl=DSL,
+                                   cross_batch=4))
+    r = gpnas(["run", "--preset", "discovery", "--generations", "2", "--population", "8",
+               "--evolution-nets", "16", "--validation-nets", "5", "--sample-nets", "16",
+               "--rungs", "2", "--test-nets", "5", "--cross-batch", "4", "--references",
+               "params,naswot", "--seed-programs", str(seed), "--out", str(out), "--quiet"],
+              env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    results = json.loads((out / "results.json").read_text())
+    cfg = results["config"]
+    assert (cfg["preset"], cfg["aggregation"], cfg["dedup"]) == ("discovery", "evolved", True)
+    best = results["candidates"][0]
+    assert best["label"] == "validation-best" and set(best["validation"]) == {"nb201-cifar10"}
+    assert set(results["references"]) == {"params", "naswot"}
+    assert results["references"]["naswot"]["nb201-cifar10"]["n"] == 5
+    log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [r[0] for r in log[0]["rungs"]] == [8, None] and log[0]["rungs"][1][1] <= \
+        log[0]["rungs"][0][1]
+    assert all(rec["distinct_functions"] <= rec["distinct_programs"] for rec in log)
+    assert "naswot (reference)" in r.stdout

@@ -29,14 +29,15 @@ class InMemoryExecutor:
     def set_sample(self, sample):
         self.sample = {sp: self.tasks[sp].subset(list(ids)) for sp, ids in sample.items()}
 
-    def scores(self, programs):
+    def scores(self, programs, nets=None):
         self.calls += 1
         if self.fail_after is not None and self.calls > self.fail_after:
             raise KeyboardInterrupt  # a kill in the middle of a generation
         out = []
         for p in programs:
             try:
-                out.append({sp: self.engine.net_scores(p, t) for sp, t in self.sample.items()})
+                out.append({sp: self.engine.net_scores(p, t if nets is None else t.prefix(nets))
+                            for sp, t in self.sample.items()})
             except InvalidProgram as exc:
                 out.append(exc.reason)
         return out
@@ -47,7 +48,7 @@ class InMemoryExecutor:
 
 def make_search(cfg, fail_after=None, on_generation=None):
     tasks = {sp: fake_task(12, seed=i, space=sp) for i, sp in enumerate(cfg.spaces)}
-    pools = {sp: (np.arange(12), t.accuracy) for sp, t in tasks.items()}
+    pools = {sp: (np.arange(12), t.accuracy, np.ones(12)) for sp, t in tasks.items()}
     probe = tasks[cfg.spaces[0]].subset([0, 1])
     ev = Evaluator(InMemoryExecutor(tasks, fail_after), Engine(PSET), probe, pools)
     rep = TreeRepresentation(PSET, cfg.min_depth, cfg.max_depth, cfg.max_height)

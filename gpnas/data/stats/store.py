@@ -36,6 +36,8 @@ level).
 from __future__ import annotations
 
 import json
+import math
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -132,6 +134,12 @@ class StatsStore:
     def instances(self) -> list[int]:
         return [int(r["instances"]) for r in self.nets]
 
+    def conv_params(self) -> np.ndarray:
+        """Conv weight elements of the instances of every network by id (``net_params``)."""
+        return np.array([sum(len(rows) * math.prod(shp["weight"])
+                             for rows, shp in zip(r["group_rows"], r["shapes"]))
+                         for r in self.nets], dtype=np.float64)
+
     def arch_index(self) -> dict[str, int]:
         return {r["arch"]: i for i, r in enumerate(self.nets)}
 
@@ -176,63 +184,27 @@ class StatsStore:
 
     # -- reading
     def load_groups(self, net_ids: Sequence[int], dtype: torch.dtype = torch.float32,
-                    ) -> list[InstanceGroup]:
+                    lazy: bool = False) -> list[InstanceGroup]:
         """The instances of the networks ``net_ids``, grouped by shape signature.
 
         ``InstanceGroup.net`` holds positions in ``net_ids``; rows are ordered by network, then by
         execution order.  Only these networks' shards are read (memory-mapped), each value copied
-        once into ``dtype``.
+        once into ``dtype``.  With ``lazy`` a statistic is read only when it is first used (a
+        search touches a fraction of them: memory follows what the programs read).
         """
-        recs = [self._net(i) for i in net_ids]
-        sig_index: dict[tuple, int] = {}
-        sig_shapes: list[dict[str, tuple[int, ...]]] = []
-        counts: list[int] = []
-        plan: list[list[tuple[int, int, int]]] = []  # per position: (global group, local k, rows)
-        for rec in recs:
-            entry = []
-            for k, shp in enumerate(rec["shapes"]):
-                shapes = {c: tuple(int(v) for v in shp[c]) for c in ("act", "bn", "weight")}
-                key = (shapes["act"], shapes["bn"], shapes["weight"])
-                g = sig_index.get(key)
-                if g is None:
-                    g = sig_index[key] = len(sig_shapes)
-                    sig_shapes.append(shapes)
-                    counts.append(0)
-                n = len(rec["group_rows"][k])
-                counts[g] += n
-                entry.append((g, k, n))
-            plan.append(entry)
-        names, cross = self.tensor_names, self.cross_batch
-        out = [{name: torch.empty((counts[g],) + instance_shape(name, sig_shapes[g], cross),
-                                  dtype=dtype) for name in names} for g in range(len(sig_shapes))]
-        nets = [torch.empty(counts[g], dtype=torch.int64) for g in range(len(sig_shapes))]
-        positions = [torch.empty(counts[g], dtype=torch.int64) for g in range(len(sig_shapes))]
-        fill = [0] * len(sig_shapes)
-        for pos, (rec, entry) in enumerate(zip(recs, plan)):
-            shard = self._open(rec)
-            for g, k, n in entry:
-                a = fill[g]
-                for name in names:
-                    src = shard.tensor(f"g{k}/{name}")
-                    dst = out[g][name][a:a + n]
-                    if src.shape != dst.shape:
-                        raise GpnasError(f"statistics shard {shard.path} is corrupt (tensor "
-                                         f"g{k}/{name} has shape {tuple(src.shape)}, the index "
-                                         f"says {tuple(dst.shape)})")
-                    scale = shard.scale(f"g{k}/{name}")
-                    if scale is None:
-                        dst.copy_(src)
-                    elif dtype == torch.float32:
-                        dst.copy_(src)  # (faster than one mixed-dtype multiply)
-                        dst.mul_(scale.view(-1, *([1] * (dst.dim() - 1))))
-                    else:
-                        dst.copy_(src.float() * scale.view(-1, *([1] * (dst.dim() - 1))))
-                nets[g][a:a + n] = pos
-                positions[g][a:a + n] = torch.as_tensor(rec["group_rows"][k], dtype=torch.int64)
-                fill[g] = a + n
-            del shard
-        return [InstanceGroup(net=nets[g], position=positions[g], tensors=out[g])
-                for g in range(len(sig_shapes))]
+        loader = _GroupLoader(self, [self._net(i) for i in net_ids], dtype)
+        groups = []
+        for g, shapes in enumerate(loader.shapes):
+            if lazy:
+                tensors = LazyStatistics(lambda name, g=g: loader.get(name)[g], shapes)
+            else:
+                tensors = {name: loader.get(name)[g] for name in shapes}
+            groups.append(InstanceGroup(net=loader.nets[g], position=loader.positions[g],
+                                        tensors=tensors))
+        if not lazy:
+            loader.cache.clear()
+            loader.shards.clear()
+        return groups
 
     def load_network(self, net_ids: Sequence[int]) -> dict[str, torch.Tensor]:
         """The per-network tensors (``input_grad.gram``) of these networks, stacked (float32)."""
@@ -290,3 +262,88 @@ class StatsStore:
             except GpnasError as exc:
                 problems.append(f"network {rec.get('id')}: {exc}")
         return problems
+
+
+class LazyStatistics(dict):
+    """Statistic name -> the group's (L, ...) tensor, each read from the store on first use
+    (thread-safe: the engine's blocks run in threads).  ``shapes`` gives every statistic's full
+    shape without reading it."""
+
+    def __init__(self, load, shapes: dict[str, tuple[int, ...]]):
+        super().__init__()
+        self._load, self.shapes, self._lock = load, shapes, threading.Lock()
+
+    def __missing__(self, name: str) -> torch.Tensor:
+        if name not in self.shapes:
+            raise KeyError(name)
+        with self._lock:
+            if not dict.__contains__(self, name):
+                dict.__setitem__(self, name, self._load(name))
+        return dict.__getitem__(self, name)
+
+
+class _GroupLoader:
+    """The plan of which shard rows fill which group rows, and the per-statistic read."""
+
+    def __init__(self, store: StatsStore, recs: list[dict], dtype: torch.dtype):
+        self.store, self.recs, self.dtype = store, recs, dtype
+        self.cache: dict[str, list[torch.Tensor]] = {}
+        self.shards: dict[int, Shard] = {}  # opened (memory-mapped) once per network
+        self._lock = threading.Lock()
+        index: dict[tuple, int] = {}
+        group_shapes: list[dict[str, tuple[int, ...]]] = []
+        counts: list[int] = []
+        self.plan: list[list[tuple[int, int, int, int]]] = []  # (group, local k, start, rows)
+        for rec in recs:
+            entry = []
+            for k, shp in enumerate(rec["shapes"]):
+                shapes = {c: tuple(int(v) for v in shp[c]) for c in ("act", "bn", "weight")}
+                key = (shapes["act"], shapes["bn"], shapes["weight"])
+                g = index.get(key)
+                if g is None:
+                    g = index[key] = len(group_shapes)
+                    group_shapes.append(shapes)
+                    counts.append(0)
+                n = len(rec["group_rows"][k])
+                entry.append((g, k, counts[g], n))
+                counts[g] += n
+            self.plan.append(entry)
+        self.shapes = [{name: (counts[g],) + instance_shape(name, shp, store.cross_batch)
+                        for name in store.tensor_names} for g, shp in enumerate(group_shapes)]
+        self.nets = [torch.empty(c, dtype=torch.int64) for c in counts]
+        self.positions = [torch.empty(c, dtype=torch.int64) for c in counts]
+        for pos, (rec, entry) in enumerate(zip(recs, self.plan)):
+            for g, k, a, n in entry:
+                self.nets[g][a:a + n] = pos
+                self.positions[g][a:a + n] = torch.as_tensor(rec["group_rows"][k],
+                                                             dtype=torch.int64)
+
+    def get(self, name: str) -> list[torch.Tensor]:
+        """Statistic ``name`` of every group (read once)."""
+        with self._lock:
+            if name not in self.cache:
+                self.cache[name] = self._read(name)
+            return self.cache[name]
+
+    def _read(self, name: str) -> list[torch.Tensor]:
+        out = [torch.empty(shapes[name], dtype=self.dtype) for shapes in self.shapes]
+        for i, (rec, entry) in enumerate(zip(self.recs, self.plan)):
+            if i not in self.shards:
+                self.shards[i] = self.store._open(rec)
+            shard = self.shards[i]
+            for g, k, a, n in entry:
+                src = shard.tensor(f"g{k}/{name}")
+                dst = out[g][a:a + n]
+                if src.shape != dst.shape:
+                    raise GpnasError(f"statistics shard {shard.path} is corrupt (tensor "
+                                     f"g{k}/{name} has shape {tuple(src.shape)}, the index "
+                                     f"says {tuple(dst.shape)})")
+                scale = shard.scale(f"g{k}/{name}")
+                if scale is None:
+                    dst.copy_(src)
+                elif self.dtype == torch.float32:
+                    dst.copy_(src)  # (faster than one mixed-dtype multiply)
+                    dst.mul_(scale.view(-1, *([1] * (dst.dim() - 1))))
+                else:
+                    dst.copy_(src.float() * scale.view(-1, *([1] * (dst.dim() - 1))))
+        return out

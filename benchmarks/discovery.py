@@ -1,0 +1,174 @@
+"""The headline experiment of the discovery preset, and its ablation.
+
+Every variant searches the same evolution pools and is tested on the same held-out networks in
+one streamed pass (the data split comes from ``data_seed`` and the shared pool / validation /
+test sizes), next to hand-made proxies computed by gpnas on those networks:
+
+=================  ===============================================================================
+variant            settings (on top of ``--preset discovery``)
+=================  ===============================================================================
+discovery          the preset: network-level programs, cross-sample statistics (B = 32), racing
+                   fitness on k = 100 networks per space, validation pick, no duplicate functions
+paper              EZNAS's algorithm (aggregation paper, no cross-sample statistics, k = 20, one
+                   rung, no dedup) on the same pools; its final-top1 is reported, as the paper's
+no-network         discovery without network-level programs (the paper's fixed mean over layers)
+no-cross           discovery without cross-sample statistics
+small-k            discovery with the paper's k = 20 networks per space and one rung
+no-dedup           discovery without the removal of functional duplicates in selection
+fitness-*          discovery with another fitness (kendall-partial-size, kendall-size-strata, ...)
+=================  ===============================================================================
+
+"no validation pick" needs no run of its own: it is the discovery runs' final-top1.
+
+    python benchmarks/discovery.py --bench-dir ../shared/benchdata \\
+        --space nb201-cifar10,nb201-cifar100,nb201-imagenet16 --seeds 0,1,2 \\
+        --variants discovery,paper --out benchmarks/results/discovery/nb201
+
+Re-running resumes unfinished runs; finished ones are only re-tested.  Writes ``summary.md`` and
+``summary.json`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gpnas.atomic import write_atomic  # noqa: E402
+from gpnas.config import PRESETS, RunConfig  # noqa: E402
+from gpnas.run.evolve import evolve  # noqa: E402
+from gpnas.run.prepare import prepare  # noqa: E402
+from gpnas.run.report import test_and_report  # noqa: E402
+from gpnas.run.rundir import RunDir  # noqa: E402
+
+PAPER = {k: getattr(RunConfig(), k) for k in PRESETS["discovery"] if k not in
+         ("evolution_nets", "validation_nets", "references")}
+VARIANTS = {
+    "discovery": {},
+    "paper": {**PAPER, "preset": "paper"},
+    "no-network": {"aggregation": "paper"},
+    "no-cross": {"cross_batch": 0},
+    "small-k": {"sample_nets": 20, "rungs": 1},
+    "no-dedup": {"dedup": False},
+}
+
+
+def variant(name: str) -> dict:
+    if name.startswith("fitness-"):
+        return {"fitness": name[len("fitness-"):]}
+    if name not in VARIANTS:
+        raise SystemExit(f"unknown variant {name!r}; known: {list(VARIANTS)} and fitness-<name>")
+    return VARIANTS[name]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bench-dir", default=os.environ.get("GPNAS_BENCH_DIR"))
+    ap.add_argument("--space", default="nb201-cifar10,nb201-cifar100,nb201-imagenet16")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--variants", default="discovery,paper")
+    ap.add_argument("--generations", type=int, default=15)
+    ap.add_argument("--population", type=int, default=50)
+    ap.add_argument("--test-nets", type=int, default=500)
+    ap.add_argument("--evolution-nets", type=int, default=PRESETS["discovery"]["evolution_nets"])
+    ap.add_argument("--validation-nets", type=int,
+                    default=PRESETS["discovery"]["validation_nets"])
+    ap.add_argument("--sample-nets", type=int, default=PRESETS["discovery"]["sample_nets"])
+    ap.add_argument("--references", default="params,flops,naswot,jacov,synflow,zico")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    base = RunConfig.from_sources(flags={
+        "preset": "discovery", "spaces": args.space, "bench_dir": args.bench_dir,
+        "generations": args.generations, "population": args.population,
+        "test_nets": args.test_nets, "references": args.references, "workers": args.workers,
+        "evolution_nets": args.evolution_nets, "validation_nets": args.validation_nets,
+        "sample_nets": args.sample_nets})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    outcomes, labels = [], []
+    data = prepare(base)  # every variant reads the base's stores (a superset of what it needs)
+    for name in args.variants.split(","):
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            cfg = replace(base, seed=seed, **variant(name)).validate()
+            rundir = RunDir(out / f"{name}-s{seed}")
+            resume = rundir.checkpoint() is not None
+            if not resume:
+                rundir.create(cfg.to_dict())
+            t0 = time.time()
+            print(f"== {name}, seed {seed}", flush=True)
+            outcomes.append(evolve(cfg, rundir, data, resume))
+            labels.append((name, seed, time.time() - t0))
+    results = test_and_report(outcomes, data)
+    summary = summarise(labels, outcomes, results, base.spaces)
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_atomic(out / "summary.md", to_markdown(summary, args))
+    print(to_markdown(summary, args))
+
+
+def summarise(labels, outcomes, results, spaces) -> dict:
+    rows = []
+    for (name, seed, _), o, res in zip(labels, outcomes, results):
+        by_label = {c["label"]: c for c in res["candidates"]}
+        pick = "final-top1" if name == "paper" else "validation-best"
+        for label in dict.fromkeys([pick, "final-top1"]):
+            c = by_label.get(label)
+            if c is None:
+                continue
+            rows.append({"variant": name if label == pick else f"{name} (final-top1)",
+                         "seed": seed, "program": c["program"], "size": c["size"],
+                         "test": {sp: c["test"].get(sp, {}).get("kendall") for sp in spaces},
+                         "validation": c.get("validation"),
+                         "search_seconds": o.state.elapsed})
+    references = results[0].get("references", {}) if results else {}
+    return {"spaces": list(spaces), "runs": rows,
+            "references": {n: {sp: r.get("kendall") for sp, r in per.items()}
+                           for n, per in references.items()}}
+
+
+def _mean_std(values) -> str:
+    v = [x for x in values if x is not None]
+    if not v:
+        return "invalid"
+    return f"{np.mean(v):.3f} ± {np.std(v):.3f}" + (f" ({len(values) - len(v)} invalid)"
+                                                      if len(v) < len(values) else "")
+
+
+def to_markdown(summary: dict, args) -> str:
+    spaces = summary["spaces"]
+    lines = ["# Discovery: evolved NASMs vs hand-made proxies on the same held-out networks", "",
+             f"`python benchmarks/discovery.py --space {args.space} --seeds {args.seeds} "
+             f"--variants {args.variants} --generations {args.generations} --population "
+             f"{args.population} --evolution-nets {args.evolution_nets} --validation-nets "
+             f"{args.validation_nets} --sample-nets {args.sample_nets} --test-nets "
+             f"{args.test_nets}`", "",
+             "| NASM | " + " | ".join(f"test tau {s}" for s in spaces) + " | search s |",
+             "|---|" + "---:|" * (len(spaces) + 1)]
+    variants = list(dict.fromkeys(r["variant"] for r in summary["runs"]))
+    for v in variants:
+        runs = [r for r in summary["runs"] if r["variant"] == v]
+        lines.append(f"| {v} ({len(runs)} seeds) | "
+                     + " | ".join(_mean_std([r["test"][s] for r in runs]) for s in spaces)
+                     + f" | {np.mean([r['search_seconds'] for r in runs]):.0f} |")
+    for n, per in summary["references"].items():
+        lines.append(f"| {n} (gpnas, reference) | "
+                     + " | ".join("-" if per.get(s) is None else f"{per[s]:.3f}" for s in spaces)
+                     + " | |")
+    lines += ["", "Programs found (validation pick; final-top1 for paper):", ""]
+    for r in summary["runs"]:
+        if "(final-top1)" not in r["variant"]:
+            lines.append(f"- {r['variant']}, seed {r['seed']}: `{r['program']}`")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
