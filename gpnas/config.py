@@ -3,10 +3,9 @@ one list of each setting's allowed values."""
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -118,41 +117,56 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise GpnasError(f"unknown configuration key(s) {unknown}; known: {sorted(known)}")
-        data = dict(data)
-        if isinstance(data.get("spaces"), str):
-            data["spaces"] = [s.strip() for s in data["spaces"].split(",") if s.strip()]
-        return cls(**data).validate()
+    def from_dict(cls, data: dict, where: str = "the run configuration") -> "RunConfig":
+        """A configuration from its keys (each checked by :mod:`gpnas.schemas`); errors name
+        ``where``."""
+        from gpnas.schemas import check_config_keys
+
+        config = cls(**check_config_keys(split_spaces(data), where))
+        try:
+            return config.validate()
+        except GpnasError as exc:
+            raise GpnasError(f"{where}: {exc}") from None
 
     @classmethod
     def from_sources(cls, file: str | Path | None = None, flags: dict | None = None,
                      env=os.environ) -> "RunConfig":
         """The configuration of a new run: the defaults, then ``$GPNAS_BENCH_DIR`` for
         ``bench_dir``, then the keys of ``file`` (TOML or JSON), then the ``flags`` that are not
-        None; each overrides the one before."""
+        None; each overrides the one before, and each is checked where it comes from."""
+        from gpnas.schemas import check_config_keys, check_flags
+
         data = cls().to_dict()
         if env.get(BENCH_DIR_ENV, "").strip():
             data["bench_dir"] = env[BENCH_DIR_ENV].strip()
         if file is not None:
-            data.update(cls.read_file(file))
-        data.update({k: v for k, v in (flags or {}).items() if v is not None})
-        return cls.from_dict(data)
+            where = f"config file {file}"
+            data.update(check_config_keys(split_spaces(cls.read_file(file)), where))
+            cls.from_dict(data, where)  # consistent by itself
+        given = split_spaces({k: v for k, v in (flags or {}).items() if v is not None})
+        data.update(check_flags(given, FLAGS))
+        return cls.from_dict(data, "the command-line options")
 
     @staticmethod
     def read_file(path: str | Path) -> dict:
-        """The keys of a TOML or JSON configuration file."""
+        """The keys of a TOML or JSON configuration file (checked by :meth:`from_sources`)."""
+        from gpnas.schemas import read_json, read_text
+
         path = Path(path)
+        if path.suffix == ".json":
+            return read_json(path, "config file")
         try:
-            text = path.read_text()
-            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except FileNotFoundError:
-            raise GpnasError(f"config file not found: {path}") from None
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise GpnasError(f"config file {path} is not valid: {exc}") from None
-        if not isinstance(data, dict):
-            raise GpnasError(f"config file {path} must hold a table of configuration keys")
-        return data
+            return tomllib.loads(read_text(path, "config file"))
+        except tomllib.TOMLDecodeError as exc:
+            raise GpnasError(f"config file {path} is not valid TOML ({exc})") from None
+
+
+#: the command-line flag of each setting, where it is not ``--`` + the key with dashes
+FLAGS = {"spaces": "--space"}
+
+
+def split_spaces(data):
+    """``spaces`` may be given as one comma-separated string."""
+    if isinstance(data, dict) and isinstance(data.get("spaces"), str):
+        data = dict(data, spaces=[s.strip() for s in data["spaces"].split(",") if s.strip()])
+    return data

@@ -10,12 +10,12 @@ from primitives import full_primitive_set
 
 from gpnas.config import RunConfig
 from gpnas.evaluation.engine import Engine, EngineConfig
-from gpnas.evaluation.heldout import score_heldout
+from gpnas.evaluation.heldout import HELDOUT_BLOCK, score_heldout
 from gpnas.errors import GpnasError
 from gpnas.run.evolve import Outcome
 from gpnas.run.plots import fitness_curve, score_scatter
 from gpnas.run.prepare import SpaceData
-from gpnas.run.rundir import RunDir
+from gpnas.run.rundir import RunDir, digest
 from gpnas.search.loop import State
 from gpnas.search.selection import top_k
 
@@ -41,7 +41,11 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
                     progress: bool = True) -> list[dict]:
     """Test every outcome's candidates on the held-out networks, in one streamed pass per
     space for all outcomes (they share the data split and collection settings), then write
-    each run's results.json, test_scores.csv and plots."""
+    each run's results.json, test_scores.csv and plots.
+
+    After each block of networks every run directory saves the test so far
+    (``test_progress.json``); a test killed midway continues from there and gives the results
+    of an uninterrupted one."""
     t0 = time.perf_counter()
     cfg0 = outcomes[0].cfg
     keys = ("batch_size", "order", "stats_seed", "to_scalar", "aggregate", "data_seed",
@@ -56,15 +60,29 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
     cands = [candidates(o.cfg, o.state, o.representation) for o in outcomes]
     programs = [o.representation.lower(g) for o, cs in zip(outcomes, cands) for _, g in cs]
     spaces = sorted({sp for o in outcomes for sp in o.cfg.spaces})
+    slices = _slices(cands)
+    saved = [o.rundir.test_progress() for o in outcomes]
     tested_all = {}
     for sp in spaces:
         d = data[sp]
-        if len(d.test):
-            tested_all[sp] = score_heldout(
-                programs, sp, [d.bench.archs[i] for i in d.test], d.bench.accuracy[d.test],
-                Engine(pset, EngineConfig.of(cfg0)), batch_size=cfg0.batch_size,
-                seed=cfg0.stats_seed, order=cfg0.order, progress=progress,
-                cross_batch=cross_batch)
+        if not len(d.test):
+            continue
+        archs = [d.bench.archs[i] for i in d.test]
+        archs_sha = digest([archs, cross_batch] + [getattr(cfg0, k) for k in keys])
+
+        def on_block(n, scores, invalid, sp=sp, archs_sha=archs_sha):
+            for o, (a, b), prog in zip(outcomes, slices, saved):
+                prog[sp] = {"archs_sha256": archs_sha, "keys": [p.key for p in programs[a:b]],
+                            "done": n, "scores": [s.tolist() for s in scores[a:b]],
+                            "invalid": invalid[a:b]}
+                o.rundir.save_test_progress(prog)
+
+        tested_all[sp] = score_heldout(
+            programs, sp, archs, d.bench.accuracy[d.test],
+            Engine(pset, EngineConfig.of(cfg0)), batch_size=cfg0.batch_size,
+            seed=cfg0.stats_seed, order=cfg0.order, progress=progress,
+            cross_batch=cross_batch,
+            done=_done(saved, slices, programs, sp, archs_sha, len(archs)), on_block=on_block)
     seconds = time.perf_counter() - t0
     out, offset = [], 0
     for o, cs in zip(outcomes, cands):
@@ -73,6 +91,33 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
         offset += len(cs)
         out.append(_report(o, cs, tested, data, seconds))
     return out
+
+
+def _slices(cands) -> list[tuple[int, int]]:
+    """Each outcome's range in the list of all programs tested."""
+    out, a = [], 0
+    for cs in cands:
+        out.append((a, a + len(cs)))
+        a += len(cs)
+    return out
+
+
+def _done(saved, slices, programs, space, archs_sha, n_archs):
+    """The part of the test of ``space`` that every run saved, as ``score_heldout``'s ``done``
+    (None: start from the first network): the same programs on the same networks, in whole
+    blocks."""
+    n, scores, invalid = n_archs, [], []
+    for prog, (a, b) in zip(saved, slices):
+        p = prog.get(space)
+        if (p is None or p["archs_sha256"] != archs_sha or p["done"] > n_archs
+                or p["keys"] != [q.key for q in programs[a:b]]):
+            return None
+        n = min(n, p["done"])
+        scores += p["scores"]
+        invalid += p["invalid"]
+    if n == 0 or (n % HELDOUT_BLOCK and n != n_archs):
+        return None
+    return n, [s[:n] for s in scores], invalid
 
 
 def _report(o: Outcome, cands, tested, data, test_seconds: float) -> dict:
