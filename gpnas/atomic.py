@@ -1,17 +1,26 @@
-"""Atomic file writes: a temporary file beside the target, fsync, then rename over it.
+"""Safe writing: atomic files, one writer per directory, no temporary file left behind.
 
-A reader, or a kill at any moment, sees the old file or the new one, never half of one.  Every
-module that writes a file atomically (run directories, the statistics store, ablation summaries)
-goes through :func:`atomic_file`.
+Atomic writes: a temporary file beside the target (``.<name>.tmp-<pid>-<hex>``), fsync, then
+rename over it; a reader, or a kill at any moment, sees the old file or the new one, never half of
+one.  Every module that writes a file atomically (run directories, the statistics store, ablation
+summaries) goes through :func:`atomic_file`.
+
+Locks: a writer of a run directory or a statistics store holds :func:`dir_lock`, an advisory
+``fcntl.flock`` on the directory's ``.gpnas.lock`` (released by the kernel when the process ends,
+however it ends); readers take no lock.  Holding it, the writer removes the temporary files that
+a killed writer left (:func:`remove_orphans`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
+import re
 import secrets
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from gpnas.errors import GpnasError
 
@@ -44,3 +53,51 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         data = data.encode("utf-8")
     with atomic_file(path) as f:
         f.write(data)
+
+
+LOCK_NAME = ".gpnas.lock"
+_TMP = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]{8}$")
+
+
+@contextlib.contextmanager
+def dir_lock(path: str | Path, what: str, wait: bool = False,
+             on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the exclusive lock of the directory ``path`` (which exists) for the block.
+
+    Another process holding it: with ``wait``, block until it is free (``on_wait`` is told why
+    first); without, a GpnasError that names ``what`` and the holder's process id."""
+    path = Path(path)
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        why = "a symbolic link, refused" if exc.errno == errno.ELOOP else exc.strerror or exc
+        raise GpnasError(f"cannot lock the {what} {path}: {path / LOCK_NAME}: {why}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            if not wait:
+                raise GpnasError(f"the {what} {path} is in use by another gpnas process (pid "
+                                 f"{holder}); wait for it to finish, or use another directory")
+            if on_wait is not None:
+                on_wait(f"waiting for the {what} {path}, in use by gpnas process {holder}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_orphans(folder: str | Path) -> int:
+    """Delete the temporary files of atomic writes that never finished in ``folder`` (their
+    writer was killed); call it holding the folder's lock.  The number removed."""
+    removed = 0
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for p in Path(folder).iterdir():
+            if _TMP.match(p.name) and p.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    removed += 1
+    return removed

@@ -3,10 +3,9 @@ one list of each setting's allowed values."""
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -147,16 +146,16 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise GpnasError(f"unknown configuration key(s) {unknown}; known: {sorted(known)}")
-        data = dict(data)
-        for key in ("spaces", "seed_programs", "references"):
-            if isinstance(data.get(key), str):
-                data[key] = [s.strip() for s in data[key].split(",") if s.strip()]
-        return cls(**data).validate()
+    def from_dict(cls, data: dict, where: str = "the run configuration") -> "RunConfig":
+        """A configuration from its keys (each checked by :mod:`gpnas.schemas`); errors name
+        ``where``."""
+        from gpnas.schemas import check_config_keys
+
+        config = cls(**check_config_keys(split_spaces(data), where))
+        try:
+            return config.validate()
+        except GpnasError as exc:
+            raise GpnasError(f"{where}: {exc}") from None
 
     @classmethod
     def from_sources(cls, file: str | Path | None = None, flags: dict | None = None,
@@ -164,30 +163,49 @@ class RunConfig:
         """The configuration of a new run: the defaults, then the preset (named by the flags,
         else the file, else ``paper``), then ``$GPNAS_BENCH_DIR`` for ``bench_dir``, then the
         keys of ``file`` (TOML or JSON), then the ``flags`` that are not None; each overrides
-        the one before."""
-        keys = cls.read_file(file) if file is not None else {}
-        flags = {k: v for k, v in (flags or {}).items() if v is not None}
-        preset = flags.get("preset", keys.get("preset", "paper"))
+        the one before, and each is checked where it comes from."""
+        from gpnas.schemas import check_config_keys, check_flags
+
+        keys = {}
+        if file is not None:
+            where = f"config file {file}"
+            keys = check_config_keys(split_spaces(cls.read_file(file)), where)
+        given = split_spaces({k: v for k, v in (flags or {}).items() if v is not None})
+        preset = given.get("preset", keys.get("preset", "paper"))
         if preset not in PRESETS:
             raise GpnasError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
         data = {**cls().to_dict(), **PRESETS[preset], "preset": preset}
         if env.get(BENCH_DIR_ENV, "").strip():
             data["bench_dir"] = env[BENCH_DIR_ENV].strip()
-        data.update(keys)
-        data.update(flags)
-        return cls.from_dict(data)
+        if file is not None:
+            data.update(keys)
+            cls.from_dict(data, where)  # consistent by itself
+        data.update(check_flags(given, FLAGS))
+        return cls.from_dict(data, "the command-line options")
 
     @staticmethod
     def read_file(path: str | Path) -> dict:
-        """The keys of a TOML or JSON configuration file."""
+        """The keys of a TOML or JSON configuration file (checked by :meth:`from_sources`)."""
+        from gpnas.schemas import read_json, read_text
+
         path = Path(path)
+        if path.suffix == ".json":
+            return read_json(path, "config file")
         try:
-            text = path.read_text()
-            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except FileNotFoundError:
-            raise GpnasError(f"config file not found: {path}") from None
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise GpnasError(f"config file {path} is not valid: {exc}") from None
-        if not isinstance(data, dict):
-            raise GpnasError(f"config file {path} must hold a table of configuration keys")
-        return data
+            return tomllib.loads(read_text(path, "config file"))
+        except tomllib.TOMLDecodeError as exc:
+            raise GpnasError(f"config file {path} is not valid TOML ({exc})") from None
+
+
+#: the command-line flag of each setting, where it is not ``--`` + the key with dashes
+FLAGS = {"spaces": "--space"}
+
+
+def split_spaces(data):
+    """``spaces``, ``seed_programs`` and ``references`` may be given as one comma-separated
+    string."""
+    if isinstance(data, dict):
+        for key in ("spaces", "seed_programs", "references"):
+            if isinstance(data.get(key), str):
+                data = dict(data, **{key: [s.strip() for s in data[key].split(",") if s.strip()]})
+    return data

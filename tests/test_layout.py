@@ -9,7 +9,7 @@ from gpnas.config import TO_SCALARS
 from paths import REPO
 
 #: gpnas's folders in data-flow order: a module may import its own folder and those before it
-#: (the top-level modules -- errors, atomic, console, config, threads -- come first)
+#: (the top-level modules -- errors, atomic, console, config, schemas, threads -- come first)
 LAYERS = ["", "data", "baselines", "evaluation", "search", "run", "nasm", "cli"]
 
 

@@ -106,6 +106,8 @@ def parse_metrics(text: str | None) -> list[str]:
     if text is None or not text.strip() or text.strip() == "all":
         return list(BASELINES)
     names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise GpnasError(f"--metrics: give at least one metric name, got {text!r}")
     unknown = [n for n in names if n not in BASELINES]
     if unknown:
         raise GpnasError(f"unknown baseline metric(s) {', '.join(unknown)}; known: "

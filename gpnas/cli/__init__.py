@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from primitives import PrimitiveError
 
@@ -46,7 +47,8 @@ def main() -> None:
     try:
         app()
     except (GpnasError, PrimitiveError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        # one line, printed as it is (a file name or value in it is not markup)
+        err.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

@@ -39,7 +39,13 @@ def ablate_command(
     """
     from gpnas.run.ablation import run_ablation, to_markdown
     from gpnas.config import RunConfig
+    from gpnas.schemas import Repeats, check_option
 
+    check_option("--seeds", seeds, Repeats)
+    variants = [v.strip() for v in reprs.split(",") if v.strip()]
+    if not variants:
+        raise GpnasError(f"--reprs: give at least one variant (tree, sequential, "
+                         f"sequential-introns), got {reprs!r}")
     flags = {"spaces": space, "bench_dir": bench_dir, "generations": generations,
              "population": population, "test_nets": test_nets}
     cfg = RunConfig.from_sources(config, flags)
@@ -52,9 +58,11 @@ def ablate_command(
                 max_evaluations = int(budget)
         except ValueError:
             raise GpnasError(f"--budget must be N (evaluations) or Ns (seconds), not {budget!r}")
+        amount = max_seconds if max_seconds is not None else max_evaluations
+        if not 0 < amount < float("inf"):
+            raise GpnasError(f"--budget must be positive and finite, not {budget!r}")
         if cfg.generations == RunConfig().generations and generations is None:
             cfg.generations = 10_000  # the budget ends the runs
-    variants = [v.strip() for v in reprs.split(",") if v.strip()]
     summary = run_ablation(cfg, variants, list(range(seeds)), Path(out), max_evaluations,
                            max_seconds, progress=not quiet)
     print(to_markdown(summary))

@@ -42,6 +42,10 @@ def baselines(
     """Rank correlation (Kendall tau, Spearman rho) of the baseline NASMs with accuracy."""
     from gpnas.baselines import parse_metrics
     from gpnas.baselines.evaluate import evaluate_space
+    from gpnas.schemas import BatchSize, Seed, check_option
+
+    check_option("--seed", seed, Seed)
+    check_option("--batch-size", batch_size, BatchSize)
 
     spaces = [s.strip() for s in space.split(",") if s.strip()]
     if not spaces:

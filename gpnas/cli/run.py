@@ -9,6 +9,7 @@ from rich.table import Table
 
 from gpnas.cli.options import opt
 from gpnas.console import out
+from gpnas.errors import GpnasError
 
 
 def run_command(
@@ -70,29 +71,66 @@ def run_command(
     """Evolve a NASM (Algorithm 1 of EZNAS), test the winners on held-out networks.
 
     Writes config, per-generation log, checkpoints, results.json and plots to the run
-    directory; --resume continues an interrupted run exactly.
+    directory; --resume continues an interrupted run exactly (search or held-out test), with its
+    own configuration: of the other flags only --workers may change.  One process writes a run
+    directory at a time.
     """
-    from gpnas.config import RunConfig
+    from gpnas.config import FLAGS, RunConfig
     from gpnas.run import execute
     from gpnas.run.rundir import RunDir
 
+    flags = {"repr": repr_, "spaces": space, "bench_dir": bench_dir, "metric": metric,
+             "generations": generations, "population": population,
+             "evolution_nets": evolution_nets, "sample_nets": sample_nets,
+             "test_nets": test_nets, "batch_size": batch_size, "bloat": bloat,
+             "aggregation": aggregation, "cross_batch": cross_batch, "preset": preset,
+             "fitness": fitness, "rungs": rungs, "validation_nets": validation_nets,
+             "dedup": dedup, "seed_programs": seed_programs, "references": references,
+             "workers": workers, "seed": seed}
     if resume:
+        if config or (out and Path(out) != Path(resume)):
+            raise GpnasError("--resume continues a run with its own configuration: --config "
+                             "and --out cannot be given with it")
         rundir = RunDir(resume)
-        cfg = RunConfig.from_dict(rundir.config())
+        with rundir.lock():
+            cfg = _resumed_config(rundir.run_config(), flags, FLAGS)
+            rundir.checkpoint(), rundir.test_progress()  # every file checked before any work
+            results = execute(cfg, rundir, resume=True, progress=not quiet,
+                              seeds=load_seeds(cfg.seed_programs))
     else:
-        flags = {"repr": repr_, "spaces": space, "bench_dir": bench_dir, "metric": metric,
-                 "generations": generations, "population": population,
-                 "evolution_nets": evolution_nets, "sample_nets": sample_nets,
-                 "test_nets": test_nets, "batch_size": batch_size, "bloat": bloat,
-                 "aggregation": aggregation, "cross_batch": cross_batch, "preset": preset,
-                 "fitness": fitness, "rungs": rungs, "validation_nets": validation_nets,
-                 "dedup": dedup, "seed_programs": seed_programs, "references": references,
-                 "workers": workers, "seed": seed}
         cfg = RunConfig.from_sources(config, flags)
-        rundir = RunDir(out or _fresh_run_path(cfg)).create(cfg.to_dict())
-    results = execute(cfg, rundir, resume=bool(resume), progress=not quiet,
-                      seeds=load_seeds(cfg.seed_programs))
+        rundir = RunDir(out or _fresh_run_path(cfg)).make()
+        with rundir.lock():
+            rundir.create(cfg.to_dict())
+            results = execute(cfg, rundir, resume=False, progress=not quiet,
+                              seeds=load_seeds(cfg.seed_programs))
     _print_results(results, rundir.path)
+
+
+#: settings that a resumed run may change: they do not change its results
+RESUME_SAFE = ("workers",)
+
+
+def _resumed_config(cfg, flags: dict, names: dict):
+    """The run's configuration with the flags given to --resume: those that change nothing
+    (:data:`RESUME_SAFE`) applied, any other that differs from the run's an error naming it."""
+    from dataclasses import replace
+
+    from gpnas.config import split_spaces
+    from gpnas.schemas import check_flags
+
+    given = check_flags(split_spaces({k: v for k, v in flags.items() if v is not None}), names)
+    differ = [k for k, v in given.items() if k not in RESUME_SAFE and v != getattr(cfg, k)]
+    if differ:
+        said = ", ".join(f"{names.get(k, '--' + k.replace('_', '-'))} {_show(given[k])} (the "
+                         f"run has {_show(getattr(cfg, k))})" for k in differ)
+        raise GpnasError(f"--resume keeps the run's configuration, and {said} differ from it; "
+                         f"only {', '.join('--' + k for k in RESUME_SAFE)} may change")
+    return replace(cfg, **{k: v for k, v in given.items() if k in RESUME_SAFE}).validate()
+
+
+def _show(value) -> str:
+    return ",".join(value) if isinstance(value, list) else str(value)
 
 
 def _fresh_run_path(cfg) -> Path:

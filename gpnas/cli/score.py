@@ -12,7 +12,9 @@ from gpnas.console import err
 def score_command(
     program: str = typer.Argument(..., help="A program file, or a run directory (its best "
                                   "program)"),
-    model: str = typer.Option(..., "--model", help="pkg.module:factory returning an nn.Module"),
+    model: str = typer.Option(..., "--model", help="pkg.module:factory returning an nn.Module "
+                              "(the module is imported and run, as `python -m` would; the "
+                              "working directory is on its path)"),
     input_shape: str = typer.Option("3,32,32", "--input-shape", help="C,H,W of the input"),
     batch_size: int = typer.Option(None, "--batch-size", show_default=False,
                                    help="Images per batch (default: the program's)"),
@@ -25,9 +27,13 @@ def score_command(
     as_json: bool = typer.Option(False, "--json", help='Print {"score": ..., "instances": ...}'),
 ):
     """Score any torch model with a NASM (statistics collected on the fly)."""
+    from gpnas.nasm.limits import program_text
     from gpnas.nasm.programfile import load_program
     from gpnas.nasm.score import build_model, load_factory, parse_shape, score_model
+    from gpnas.schemas import BatchSize, Seed, check_option
 
+    check_option("--seed", seed, Seed)
+    check_option("--batch-size", batch_size, BatchSize)
     pf = load_program(program, candidate=candidate)
     shape = parse_shape(input_shape)
     net = build_model(load_factory(model), seed, model)
@@ -37,4 +43,5 @@ def score_command(
         print(json.dumps(result.to_json()))
     else:
         print(f"{result.score:.10g}")
-        err.print(f"{result.instances} instances; program {pf.program.text()}")
+        err.print(f"{result.instances} instances; program {program_text(pf.program, 400)}",
+                  markup=False)

@@ -66,12 +66,16 @@ def build(
     """Collect the statistics of networks of a space into a store (resumable)."""
     from gpnas.data.spaces import get_space
     from gpnas.data.stats.build import build_store
+    from gpnas.schemas import BatchSize, CrossBatch, Processes, Seed, check_option
 
     sp = get_space(space)
     if (nets is None) == (not arch):
         raise GpnasError("give either --nets N or one or more --arch A")
-    if threads < 1 or jobs < 1:
-        raise GpnasError("--threads and --jobs must be at least 1")
+    for flag, value, kind in (("--seed", seed, Seed), ("--sample-seed", sample_seed, Seed),
+                              ("--batch-size", batch_size, BatchSize),
+                              ("--threads", threads, Processes), ("--jobs", jobs, Processes),
+                              ("--cross-batch", cross_batch, CrossBatch)):
+        check_option(flag, value, kind)
     bench = _benchmark_or_none(sp.name, bench_dir, metric, required=nets is not None)
     if nets is not None:
         archs, acc = bench.sample(nets, seed if sample_seed is None else sample_seed)

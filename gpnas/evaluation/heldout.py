@@ -19,6 +19,9 @@ from gpnas.data.stats.build import net_statistics
 from gpnas.evaluation.task import Task
 
 
+HELDOUT_BLOCK = 16  # networks collected and scored at a time
+
+
 def _collect(job):
     """One network's statistics as numpy arrays: pickled through the pipe as bytes.  Torch
     tensors would travel as one shared-memory file descriptor each, and a block of networks
@@ -52,19 +55,31 @@ def _blocks(space, archs, batch_size, seed, order, cross_batch, workers, block):
 
 def score_heldout(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
                   engine: Engine, *, batch_size: int = 1, seed: int = 0, order: str = "rcb",
-                  progress: bool = True, block: int = 16, workers: int | None = None,
-                  cross_batch: int = 0) -> list[dict]:
+                  progress: bool = True, block: int = HELDOUT_BLOCK, workers: int | None = None,
+                  cross_batch: int = 0, done: tuple[int, list, list] | None = None,
+                  on_block=None) -> list[dict]:
     """Per program: kendall, spearman, n, invalid (reason or None) and the scores.
-    ``cross_batch``: collect the cross-sample statistics too (a batch of that many images)."""
+    ``cross_batch``: collect the cross-sample statistics too (a batch of that many images).
+
+    Resumable: ``on_block(n, scores, invalid)`` is called after each block with the number of
+    networks scored so far, every program's scores of them and the invalid reasons; ``done``,
+    such a triple saved earlier (``n`` a multiple of ``block``), skips those networks.  Blocks
+    are the same as in an uninterrupted test, so the results are too."""
     accuracy = np.asarray(accuracy, dtype=float)
     workers = (os.cpu_count() or 1) if workers is None else workers
-    scores = [np.empty(len(archs)) for _ in programs]
+    scores = [np.full(len(archs), np.nan) for _ in programs]
     invalid: list[str | None] = [None] * len(programs)
+    first = 0
+    if done is not None:
+        first, old_scores, invalid = done[0], done[1], list(done[2])
+        for s, old in zip(scores, old_scores):
+            s[:first] = old[:first]
     with progress_bar(progress) as bar:
-        job = bar.add_task(f"testing on {len(archs)} {space} networks", total=len(archs))
-        blocks = _blocks(space, archs, batch_size, seed, order, cross_batch,
-                         min(workers, len(archs)), block)
-        for start, per_net in zip(range(0, len(archs), block), blocks):
+        job = bar.add_task(f"testing on {len(archs)} {space} networks", total=len(archs),
+                           completed=first)
+        blocks = _blocks(space, archs[first:], batch_size, seed, order, cross_batch,
+                         max(1, min(workers, len(archs) - first)), block)
+        for start, per_net in zip(range(first, len(archs), block), blocks):
             count = len(per_net)
             task = Task.from_instances(space, per_net, accuracy[start: start + count])
             for i, p in enumerate(programs):
@@ -75,6 +90,8 @@ def score_heldout(programs: list[Program], space: str, archs: list[str], accurac
                         invalid[i] = exc.reason
             engine.cache.clear()
             bar.advance(job, count)
+            if on_block is not None:
+                on_block(start + count, [s[: start + count] for s in scores], invalid)
         blocks.close()
     out = []
     for i in range(len(programs)):

@@ -29,8 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpnas.config import AGGREGATES, ORDERS, TO_SCALARS, dsl_of
+from gpnas.config import dsl_of
 from gpnas.errors import GpnasError
+from gpnas.nasm.limits import program_text
+from gpnas.schemas import (ProgramFileKeys, ProgramSettings, RecordedConfig, Results, parse,
+                           read_json)
 
 FORMAT = "gpnas-program"
 VERSION = 1
@@ -60,7 +63,7 @@ class ProgramFile:
 
     def __post_init__(self) -> None:
         if not self.text:
-            self.text = self.program.text()
+            self.text = program_text(self.program)
         self.dsl = tuple(self.dsl)
 
     @property
@@ -119,8 +122,8 @@ def load_program(source: str | Path, pset=None, candidate: str | int | None = No
         if not results.is_file():
             raise GpnasError(f"{path} is a directory without results.json: not a finished "
                              "gpnas run directory")
-        return _from_results(_read_json(results), results, pset, candidate)
-    data = _read_json(path)
+        return _from_results(read_json(results, "run's results.json"), results, pset, candidate)
+    data = read_json(path, "program file")
     if isinstance(data, dict) and data.get("format") == FORMAT:
         if candidate is not None:
             raise GpnasError(f"{path}: a program file holds one program; --candidate applies "
@@ -132,38 +135,20 @@ def load_program(source: str | Path, pset=None, candidate: str | int | None = No
                      "run's results.json")
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except OSError as exc:
-        raise GpnasError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise GpnasError(f"{path} is not a text file") from None
-    except json.JSONDecodeError as exc:
-        raise GpnasError(f"{path} is not valid JSON ({exc})") from None
-
-
 def _check_settings(data: dict, where: str) -> None:
-    if data.get("to_scalar", "mean") not in TO_SCALARS:
-        raise GpnasError(f"{where}: to_scalar must be one of {TO_SCALARS}, got "
-                         f"{data.get('to_scalar')!r}")
-    if data.get("aggregate", "mean") not in AGGREGATES:
-        raise GpnasError(f"{where}: aggregate must be one of {AGGREGATES}, got "
-                         f"{data.get('aggregate')!r}")
-    if data.get("order", "rcb") not in ORDERS:
-        raise GpnasError(f"{where}: order must be one of {ORDERS}, got {data.get('order')!r}")
-    b = data.get("batch_size", 1)
-    if not isinstance(b, int) or isinstance(b, bool) or b < 1:
-        raise GpnasError(f"{where}: batch_size must be an integer >= 1, got {b!r}")
+    """The keys of a program file (or a candidate's settings) by their schema
+    (:class:`gpnas.schemas.ProgramFileKeys`), and its DSL extensions known here."""
     from primitives import EXTENSIONS
 
-    c = data.get("cross_batch", 0)
-    if not isinstance(c, int) or isinstance(c, bool) or not (c == 0 or 2 <= c <= 256):
-        raise GpnasError(f"{where}: cross_batch must be 0 or an integer in 2..256, got {c!r}")
-    dsl = data.get("dsl", [])
-    if not isinstance(dsl, list) or any(e not in EXTENSIONS for e in dsl):
+    if "format" in data:
+        parse(ProgramFileKeys, data, where)
+    else:
+        parse(ProgramSettings, {k: v for k, v in data.items()
+                                if k in ProgramSettings.model_fields}, where)
+    unknown = [e for e in data.get("dsl", []) if e not in EXTENSIONS]
+    if unknown:
         raise GpnasError(f"{where}: dsl must be a list of DSL extensions ({list(EXTENSIONS)}), "
-                         f"got {dsl!r}")
+                         f"got {data.get('dsl')!r}")
 
 
 def _representation(name: str | None, dsl):
@@ -210,7 +195,7 @@ def _program(data: dict, where: str, pset):
               and lowered.pruned().key != program.pruned().key):
             # (other representations may lower with settings of their run: IR is authoritative)
             raise GpnasError(f"{where}: \"genome\" and \"ir\" are different programs "
-                             f"({lowered.text()} vs {program.text()})")
+                             f"({program_text(lowered, 200)} vs {program_text(program, 200)})")
     if program is None:
         raise GpnasError(f"{where}: no program: needs \"ir\" (or a \"genome\" with its \"repr\")")
     key = data.get("key")
@@ -227,8 +212,6 @@ def _from_dict(data: dict, where: str, pset, path: Path | None) -> ProgramFile:
                          f"reads version {VERSION})")
     _check_settings(data, where)
     source = data.get("source") or {}
-    if not isinstance(source, dict):
-        raise GpnasError(f"{where}: \"source\" must be an object")
     program = _program(data, where, pset)
     return ProgramFile(program, data.get("repr"), data.get("genome"), data.get("text") or "",
                        data.get("to_scalar", "mean"), data.get("aggregate", "mean"),
@@ -237,9 +220,11 @@ def _from_dict(data: dict, where: str, pset, path: Path | None) -> ProgramFile:
 
 
 def _from_results(data: dict, path: Path, pset, candidate) -> ProgramFile:
-    cands = data.get("candidates")
-    if not isinstance(cands, list) or not cands:
+    if isinstance(data, dict) and not data.get("candidates"):
         raise GpnasError(f"{path}: the run has no candidate programs")
+    parse(Results, data, str(path))
+    parse(RecordedConfig, data.get("config") or {}, f"{path}: config")
+    cands = data["candidates"]
     if candidate is None:
         idx = 0
     elif isinstance(candidate, int) or str(candidate).isdigit():

@@ -22,6 +22,8 @@ from typing import Any, Sequence
 
 from gpnas.errors import GpnasError
 
+MAX_PIXELS = 3 * 1024 * 1024  # values of one input image (C x H x W)
+
 
 @dataclass
 class ScoreResult:
@@ -46,6 +48,9 @@ def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
             raise GpnasError(f"--input-shape must be C,H,W integers, got {text!r}") from None
     if len(shape) != 3 or min(shape) < 1:
         raise GpnasError(f"the input shape must be C,H,W (three positive integers), got {text!r}")
+    if shape[0] > 64 or max(shape[1:]) > 4096 or shape[0] * shape[1] * shape[2] > MAX_PIXELS:
+        raise GpnasError(f"the input shape {text!r} is too large (at most 64 channels, 4096 "
+                         f"pixels a side and {MAX_PIXELS} values an image)")
     return shape
 
 
@@ -110,6 +115,7 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
     from primitives import full_primitive_set
 
     from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
+    from gpnas.nasm.limits import SCORE_COST_BUDGET, SCORE_MAX_BYTES, peak_values
     from gpnas.nasm.programfile import as_program_file
     from gpnas.data.stats.collect import collect, collect_cross
     from gpnas.evaluation.task import Task
@@ -119,7 +125,9 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
     if not isinstance(model, nn.Module):
         raise GpnasError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     order = order or pf.order
-    batch_size = int(batch_size or pf.batch_size)
+    if batch_size is not None and not (isinstance(batch_size, int) and 1 <= batch_size <= 256):
+        raise GpnasError(f"the batch size must be an integer in 1..256, got {batch_size!r}")
+    batch_size = batch_size or pf.batch_size
     cross = reads_cross_sample(pf.program)
     if cross and not pf.cross_batch:
         raise GpnasError("the program reads cross-sample statistics but its file gives no "
@@ -134,22 +142,34 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
     if cross and (images.dim() != 4 or images.shape[0] < need):
         raise GpnasError(f"the program reads cross-sample statistics of {pf.cross_batch} images: "
                          f"give a batch of at least {need} images")
-    instances = collect(model, images[:batch_size] if cross else images, seed=int(seed),
-                        order=order)
+    try:
+        instances = collect(model, images[:batch_size] if cross else images, seed=int(seed),
+                            order=order)
+        if cross and instances:
+            extra, network, _ = collect_cross(model, images[:pf.cross_batch], seed=int(seed),
+                                              order=order)
+            for inst, more in zip(instances, extra):
+                inst.update(more, **network)
+    except GpnasError:
+        raise
+    except Exception as exc:  # the user's model failed on the input: say so in one line
+        raise GpnasError(f"the model failed on a {tuple(images.shape)} input: "
+                         f"{type(exc).__name__}: {exc}") from None
     if not instances:
         pattern = "ReLU -> Conv2d -> BatchNorm2d" if order == "rcb" else \
             "Conv2d -> BatchNorm2d -> ReLU"
         raise GpnasError(f"the model has no {pattern} instance (nn.ReLU, nn.Conv2d and "
                          "nn.BatchNorm2d modules called in that order); it cannot be scored")
-    if cross and instances:
-        extra, network, _ = collect_cross(model, images[:pf.cross_batch], seed=int(seed),
-                                          order=order)
-        for inst, more in zip(instances, extra):
-            inst.update(more, **network)
     task = Task.from_instances("model", [instances], np.zeros(1))
     engine = Engine(pset, EngineConfig.of(pf, to_scalar=to_scalar, aggregate=aggregate,
-                                          cost_budget=float("inf"), cache_bytes=0))
+                                          cost_budget=SCORE_COST_BUDGET, cache_bytes=0))
     prog = pf.program.pruned()
+    row_bytes = max(t[0].numel() * 4 for g in task.groups for t in g.tensors.values())
+    peak = peak_values(prog) * row_bytes * engine.threads
+    if peak > SCORE_MAX_BYTES:
+        raise GpnasError(f"scoring this model with the program would hold about "
+                         f"{peak / 2**30:.1f} GiB of intermediate values (the limit is "
+                         f"{SCORE_MAX_BYTES / 2**30:.0f} GiB): a smaller input or program is needed")
     try:
         score = float(engine.net_scores(prog, task)[0])
         if pf.network_level:
@@ -157,6 +177,8 @@ def score_model(model, program, *, images=None, input_shape: Sequence[int] | str
         values = engine.instance_values(prog, task)
     except InvalidProgram as exc:
         raise GpnasError(f"the program gives no valid score on this model: {exc.reason}") from None
+    except Exception as exc:  # (net_scores turns op failures into InvalidProgram; this is rarer)
+        raise GpnasError(f"the program failed on this model: {type(exc).__name__}: {exc}") from None
     # rows are grouped by shape: put the values back in execution order
     order_idx = _execution_order(instances)
     per_row = values.double().tolist()

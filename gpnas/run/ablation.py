@@ -5,13 +5,14 @@ directory."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from gpnas.atomic import write_atomic
+from gpnas.atomic import dir_lock, write_atomic
 from gpnas.config import RunConfig
 from gpnas.console import err
 from gpnas.errors import GpnasError
@@ -36,28 +37,35 @@ def run_ablation(base: RunConfig, variants: list[str], seeds: list[int], out: Pa
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise GpnasError(f"unknown variant(s) {unknown}; known: {sorted(VARIANTS)}")
-    out.mkdir(parents=True, exist_ok=True)
-    data = prepare(base, progress)
-    outcomes, labels = [], []
-    for variant in variants:
-        for seed in seeds:
-            cfg = replace(base, seed=seed, **VARIANTS[variant]).validate()
-            rundir = RunDir(out / f"{variant}-s{seed}")
-            resume = rundir.checkpoint() is not None
-            if not resume:
-                rundir.create(cfg.to_dict())
-            if progress:
-                err.print(f"[bold]{variant}[/], seed {seed}")
-            outcomes.append(evolve(cfg, rundir, data, resume, progress, max_evaluations,
-                                   max_seconds))
-            labels.append((variant, seed))
-    results = test_and_report(outcomes, data, progress)
-    summary = summarise(labels, outcomes, results, base.spaces)
-    summary["settings"] = {"base": base.to_dict(), "variants": variants, "seeds": seeds,
-                           "max_evaluations": max_evaluations, "max_seconds": max_seconds}
-    write_atomic(out / "ablation.json", json.dumps(summary, indent=2))
-    write_atomic(out / "ablation.md", to_markdown(summary))
-    write_atomic(out / "ablation.png", plot(summary))
+    if not variants or not seeds:
+        raise GpnasError("an ablation needs at least one variant and one seed")
+    RunDir(out).make()
+    with contextlib.ExitStack() as held:
+        held.enter_context(dir_lock(out, "ablation directory"))
+        data = prepare(base, progress)
+        outcomes, labels = [], []
+        for variant in variants:
+            for seed in seeds:
+                cfg = replace(base, seed=seed, **VARIANTS[variant]).validate()
+                rundir = held.enter_context(RunDir(out / f"{variant}-s{seed}").make().lock())
+                resume = rundir.checkpoint() is not None
+                if resume and rundir.config() != cfg.to_dict():
+                    raise GpnasError(f"{rundir.path} holds a run with another configuration; "
+                                     "use another --out for these settings")
+                if not resume:
+                    rundir.create(cfg.to_dict())
+                if progress:
+                    err.print(f"[bold]{variant}[/], seed {seed}")
+                outcomes.append(evolve(cfg, rundir, data, resume, progress, max_evaluations,
+                                       max_seconds))
+                labels.append((variant, seed))
+        results = test_and_report(outcomes, data, progress)
+        summary = summarise(labels, outcomes, results, base.spaces)
+        summary["settings"] = {"base": base.to_dict(), "variants": variants, "seeds": seeds,
+                               "max_evaluations": max_evaluations, "max_seconds": max_seconds}
+        write_atomic(out / "ablation.json", json.dumps(summary, indent=2))
+        write_atomic(out / "ablation.md", to_markdown(summary))
+        write_atomic(out / "ablation.png", plot(summary))
     return summary
 
 

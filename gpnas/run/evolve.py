@@ -49,9 +49,11 @@ def evolve(cfg: RunConfig, rundir: RunDir, data: dict[str, SpaceData], resume: b
     state = State(hof=HallOfFame())
     ckpt = rundir.checkpoint() if resume else None
     if ckpt is not None:
-        state = state_from_json(ckpt, representation)
+        state = state_from_json(ckpt, representation, str(rundir.path / "checkpoint.json"))
         rundir.truncate_log(state.generation)
         err.print(f"resuming {rundir.path} after generation {state.generation}")
+    elif resume:  # killed before the first generation was saved: start afresh
+        rundir.truncate_log(-1)
 
     def on_generation(st: State, record: dict) -> None:
         rundir.append_log(record)

@@ -15,6 +15,7 @@ from gpnas.data.spaces import get_space
 from gpnas.data.stats.build import build_store
 from gpnas.data.stats.store import StatsStore
 from gpnas.errors import GpnasError
+from gpnas.schemas import path_name
 
 
 def cache_dir() -> Path:
@@ -57,8 +58,9 @@ def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
     out = {}
     for space, (bench, pool, validation, test) in split(cfg).items():
         cross = f"-x{cfg.cross_batch}" if cfg.cross_batch else ""
-        path = cache_dir() / "stats" / (f"{space}-{bench.metric}-b{cfg.batch_size}{cross}-"
-                                        f"{cfg.order}-s{cfg.stats_seed}")
+        path = cache_dir() / "stats" / path_name(
+            f"{space}-{bench.metric}-b{cfg.batch_size}{cross}-{cfg.order}-s{cfg.stats_seed}",
+            f"the statistics cache of {space} (metric {bench.metric!r}):")
         if progress:
             err.print(f"[bold]{space}[/]: statistics of {len(pool)} evolution and "
                       f"{len(validation)} validation networks (cache {path})")

@@ -13,13 +13,13 @@ from gpnas.baselines.dsl import DSL_PROXIES, dsl_program
 from gpnas.baselines.evaluate import rank_correlations, score_networks
 from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
 from gpnas.evaluation.fitness import kendall
+from gpnas.evaluation.heldout import HELDOUT_BLOCK, score_heldout
 from gpnas.evaluation.task import Task
-from gpnas.evaluation.heldout import score_heldout
 from gpnas.errors import GpnasError
 from gpnas.run.evolve import Outcome
 from gpnas.run.plots import fitness_curve, score_scatter
 from gpnas.run.prepare import SpaceData
-from gpnas.run.rundir import RunDir
+from gpnas.run.rundir import RunDir, digest
 from gpnas.search.loop import State
 from gpnas.search.selection import top_k
 
@@ -83,7 +83,11 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
                     progress: bool = True) -> list[dict]:
     """Test every outcome's candidates on the held-out networks, in one streamed pass per
     space for all outcomes (they share the data split and collection settings), then write
-    each run's results.json, test_scores.csv and plots."""
+    each run's results.json, test_scores.csv and plots.
+
+    After each block of networks every run directory saves the test so far
+    (``test_progress.json``); a test killed midway continues from there and gives the results
+    of an uninterrupted one."""
     t0 = time.perf_counter()
     cfg0 = outcomes[0].cfg
     keys = ("batch_size", "order", "stats_seed", "to_scalar", "aggregate", "data_seed",
@@ -102,21 +106,33 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
     names = list(dict.fromkeys(n for o in outcomes for n in o.cfg.references))
     in_dsl = [n for n in names if n in DSL_PROXIES and cross_batch]
     spaces = sorted({sp for o in outcomes for sp in o.cfg.spaces})
+    tested = programs + [dsl_program(n) for n in in_dsl]  # the DSL references ride along
+    shares = _shares(cands, len(in_dsl))
+    saved = [o.rundir.test_progress() for o in outcomes]
     tested_all, references = {}, {}
     for sp in spaces:
         d = data[sp]
-        if len(d.test):
-            archs, acc = [d.bench.archs[i] for i in d.test], d.bench.accuracy[d.test]
-            res = score_heldout(
-                programs + [dsl_program(n) for n in in_dsl], sp, archs, acc,
-                Engine(pset, EngineConfig.of(cfg0)), batch_size=cfg0.batch_size,
-                seed=cfg0.stats_seed, order=cfg0.order, progress=progress,
-                cross_batch=cross_batch)
-            tested_all[sp] = res[:len(programs)]
-            references[sp] = dict(zip(in_dsl, res[len(programs):]))
-            references[sp].update(_baseline_references(
-                sp, archs, acc, [n for n in names if n not in in_dsl], cfg0.stats_seed,
-                progress))
+        if not len(d.test):
+            continue
+        archs, acc = [d.bench.archs[i] for i in d.test], d.bench.accuracy[d.test]
+        archs_sha = digest([archs, cross_batch] + [getattr(cfg0, k) for k in keys])
+
+        def on_block(n, scores, invalid, sp=sp, archs_sha=archs_sha):
+            for o, share, prog in zip(outcomes, shares, saved):
+                prog[sp] = {"archs_sha256": archs_sha, "keys": [tested[j].key for j in share],
+                            "done": n, "scores": [scores[j].tolist() for j in share],
+                            "invalid": [invalid[j] for j in share]}
+                o.rundir.save_test_progress(prog)
+
+        res = score_heldout(
+            tested, sp, archs, acc, Engine(pset, EngineConfig.of(cfg0)),
+            batch_size=cfg0.batch_size, seed=cfg0.stats_seed, order=cfg0.order,
+            progress=progress, cross_batch=cross_batch,
+            done=_done(saved, shares, tested, sp, archs_sha, len(archs)), on_block=on_block)
+        tested_all[sp] = res[:len(programs)]
+        references[sp] = dict(zip(in_dsl, res[len(programs):]))
+        references[sp].update(_baseline_references(
+            sp, archs, acc, [n for n in names if n not in in_dsl], cfg0.stats_seed, progress))
     seconds = time.perf_counter() - t0
     out, offset = [], 0
     for o, cs, (_, val) in zip(outcomes, cands, picks):
@@ -143,6 +159,37 @@ def _baseline_references(space, archs, accuracy, names, seed, progress) -> dict[
         row = rank_correlations(scores[metric.get(n, n)], accuracy)
         out[n] = {**row, "invalid": None if row["kendall"] is not None else "constant"}
     return out
+
+
+def _shares(cands, n_references: int) -> list[list[int]]:
+    """Each outcome's part of the programs tested (its candidates, then the references that
+    follow all candidates): what its test progress saves."""
+    out, a = [], 0
+    total = sum(len(cs) for cs in cands)
+    for cs in cands:
+        out.append(list(range(a, a + len(cs))) + list(range(total, total + n_references)))
+        a += len(cs)
+    return out
+
+
+def _done(saved, shares, programs, space, archs_sha, n_archs):
+    """The part of the test of ``space`` that every run saved, as ``score_heldout``'s ``done``
+    (None: start from the first network): the same programs on the same networks, in whole
+    blocks."""
+    n = n_archs
+    scores: list = [None] * len(programs)
+    invalid: list = [None] * len(programs)
+    for prog, share in zip(saved, shares):
+        p = prog.get(space)
+        if (p is None or p["archs_sha256"] != archs_sha or p["done"] > n_archs
+                or p["keys"] != [programs[j].key for j in share]):
+            return None
+        n = min(n, p["done"])
+        for j, s, bad in zip(share, p["scores"], p["invalid"]):
+            scores[j], invalid[j] = s, bad
+    if n == 0 or (n % HELDOUT_BLOCK and n != n_archs) or any(s is None for s in scores):
+        return None
+    return n, [s[:n] for s in scores], invalid
 
 
 def _report(o: Outcome, cands, tested, data, test_seconds: float, validation: dict,

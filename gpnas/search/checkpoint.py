@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from gpnas.errors import GpnasError
 from gpnas.search.evaluator import Evaluation
 from gpnas.search.halloffame import HallOfFame
@@ -22,8 +24,11 @@ def state_to_json(st: State, representation) -> dict:
     }
 
 
-def state_from_json(d: dict, representation) -> State:
+def state_from_json(d: dict, representation, where: str = "checkpoint") -> State:
+    """The state of a checkpoint (checked by the run directory); GpnasError when a genome or
+    the RNG state cannot be restored."""
     try:
+        np.random.PCG64().state = d["rng_state"]  # numpy's own check of the RNG state
         return State(
             generation=d["generation"],
             population=[representation.from_json(g) for g in d["population"]],
@@ -34,5 +39,5 @@ def state_from_json(d: dict, representation) -> State:
             elapsed=d["elapsed"],
             evaluations=d.get("evaluations", 0),
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise GpnasError(f"checkpoint is not a gpnas search state: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:  # (PrimitiveError is a ValueError)
+        raise GpnasError(f"{where}: not a gpnas search state: {exc}") from None

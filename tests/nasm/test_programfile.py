@@ -102,7 +102,7 @@ def test_run_directory_gives_best_or_named_candidate(tmp_path):
     ('{"format": "gpnas-program", "version": 1, "ir": [["weight"], ["bogus", 0]]}', "unknown op 'bogus'"),
     ('{"format": "gpnas-program", "version": 1, "ir": [["weight"], ["frobenius", 5]]}', "arguments must be indices"),
     ('{"format": "gpnas-program", "version": 1, "ir": [["weight"]], "key": "abc"}', "recorded key"),
-    ('{"format": "gpnas-program", "version": 1, "ir": [["weight"]], "to_scalar": "max"}', "to_scalar must be"),
+    ('{"format": "gpnas-program", "version": 1, "ir": [["weight"]], "to_scalar": "max"}', "to_scalar: Input should be 'mean' or 'l2'"),
     ('{"format": "gpnas-program", "version": 1}', "no program"),
     ('{"format": "gpnas-program", "version": 1, "repr": "tree", "genome": {"repr": "tree", "expr": "weight"}, "ir": [["bn_out.data"]]}', "different programs"),
 ])

@@ -35,6 +35,8 @@ def _nb201_from_csv(path: Path, space: str, arch_col: str, acc_col: str, metric:
     sp = get_space(space)
     archs, acc = [], []
     for i, r in enumerate(rows, start=2):
+        if r.get(arch_col) is None or r.get(acc_col) is None:
+            raise GpnasError(f"{path}: row {i} is short")
         archs.append(sp.canonical(r[arch_col]))
         acc.append(accuracy_value(r[acc_col], path, i))
     return Benchmark(space, metric, source, archs, np.array(acc), note)

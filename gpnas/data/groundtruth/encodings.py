@@ -23,7 +23,7 @@ def gennas_nested_to_arch(nested) -> str:
     try:
         ok = [len(g) for g in nested] == [1, 2, 3]
         ops = [[_GENNAS_OPS[int(v)] for v in g] for g in nested]
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError, OverflowError):
         ok = False
     if not ok:
         raise GpnasError(f"bad GenNAS-Zero NB201 encoding {nested!r}")

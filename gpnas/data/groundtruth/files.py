@@ -4,34 +4,27 @@ and the readers the benchmark directory loader shares."""
 from __future__ import annotations
 
 import csv
-import json
-import math
+import io
 from pathlib import Path
 
 import numpy as np
 
 from gpnas.data.groundtruth.types import Benchmark
 from gpnas.data.spaces import get_space
+from gpnas import schemas
 from gpnas.errors import GpnasError
 
 
 def read_json(path: Path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as exc:
-        raise GpnasError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GpnasError(f"{path} is not valid JSON ({exc})") from None
+    return schemas.read_json(path, "ground-truth file")
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[dict]]:
+    text = schemas.read_text(path, "ground-truth file")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
-    except OSError as exc:
-        raise GpnasError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
+        rows = [r for r in csv.reader(io.StringIO(text, newline=""))
+                if r and not r[0].startswith("#")]
+    except csv.Error as exc:
         raise GpnasError(f"{path} is not a readable CSV file ({exc})") from None
     if not rows:
         raise GpnasError(f"{path} is empty")
@@ -40,11 +33,8 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[dict]]:
 
 
 def accuracy_value(v, path: Path, row: int) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise GpnasError(f"{path}: row {row}: accuracy {v!r} is not a number") from None
-    return x
+    """An accuracy (percent) of a ground-truth file: a finite number in [0, 100]."""
+    return schemas.accuracy(v, f"{path}: row {row}")
 
 
 def load_csv_benchmark(path: str | Path, space: str) -> Benchmark:
@@ -70,6 +60,7 @@ def load_csv_benchmark(path: str | Path, space: str) -> Benchmark:
     if not archs:
         raise GpnasError(f"{path}: no rows")
     metric = (rows[0].get("metric") or "").strip() or "accuracy"
+    schemas.metric_name(metric, f"{path}: row 2: column metric")
     return Benchmark(sp.name, metric, f"CSV ({path})", archs, np.array(acc))
 
 
@@ -89,8 +80,9 @@ def load_nds_json(path: str | Path, space: str = "darts-cifar10") -> Benchmark:
     if sp.family != "darts":
         raise GpnasError(f"{path}: NDS JSON files map to the darts space, not {sp.name}")
     data = read_json(path)
-    if isinstance(data, dict) and "top" in data and "mid" in data:
-        data = list(data["top"]) + list(data["mid"])
+    if (isinstance(data, dict) and isinstance(data.get("top"), list)
+            and isinstance(data.get("mid"), list)):
+        data = data["top"] + data["mid"]
     if not isinstance(data, list) or not data:
         raise GpnasError(f"{path}: not an NDS file (expected a list of records)")
     archs, acc = [], []
@@ -102,16 +94,18 @@ def load_nds_json(path: str | Path, space: str = "darts-cifar10") -> Benchmark:
         except (KeyError, TypeError):
             raise GpnasError(where + "needs net.genotype and test_ep_top1 (is this a cell-space "
                              "NDS file?)") from None
+        if not isinstance(geno, dict):
+            raise GpnasError(where + "net.genotype is not an object")
         for key in ("normal_concat", "reduce_concat"):
-            if list(geno.get(key, [])) != list(_darts.CONCAT):
+            if geno.get(key) != list(_darts.CONCAT):
                 raise GpnasError(where + f"{key} {geno.get(key)!r} is not [2, 3, 4, 5]; not the "
                                  "DARTS space")
-        archs.append(_darts.from_named(geno.get("normal"), geno.get("reduce"), space=sp.name,
-                                       where=where))
+        try:
+            archs.append(_darts.from_named(geno.get("normal"), geno.get("reduce"),
+                                           space=sp.name))
+        except GpnasError as exc:
+            raise GpnasError(where + str(exc)) from None
         last = err[-1] if isinstance(err, list) and err else err
-        a = 100.0 - accuracy_value(last, path, i)
-        if not math.isfinite(a):
-            raise GpnasError(where + "test_ep_top1 is not finite")
-        acc.append(a)
+        acc.append(100.0 - schemas.accuracy(last, where + "test_ep_top1 (top-1 error)"))
     return Benchmark(sp.name, "test_acc_nds", f"NDS ({path})", archs, np.array(acc),
                      "100 - final-epoch test top-1 error; NDS width/depth not reproduced")

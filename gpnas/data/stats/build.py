@@ -16,20 +16,22 @@ import time
 from pathlib import Path
 
 import torch
+from rich.markup import escape
 
 from primitives import STAT_NAMES
 from primitives.cross import INSTANCE_TERMINALS as CROSS_INSTANCE
 from primitives.cross import NETWORK_TERMINALS as CROSS_NETWORK
 
 from gpnas import __version__
-from gpnas.atomic import write_atomic
-from gpnas.console import progress_bar
+from gpnas.atomic import LOCK_NAME, dir_lock, remove_orphans, write_atomic
+from gpnas.console import err, progress_bar
 from gpnas.data.spaces import get_space
 from gpnas.data.stats.collect import check_order, collect_cross, collect_with_info
 from gpnas.data.stats.images import describe_source, sample_images
 from gpnas.data.stats.shards import DTYPES, Shard, instance_shape, sha256, write_net
 from gpnas.data.stats.store import FORMAT, INDEX, SHARD_DIR, VERSION, StatsStore
 from gpnas.errors import GpnasError
+from gpnas.schemas import MAX_BATCH_SIZE, NetRecord, parse
 from gpnas.threads import torch_threads
 
 INDEX_EVERY_S = 2.0
@@ -59,7 +61,7 @@ def _write_index(out: Path, meta: dict) -> None:
     write_atomic(out / INDEX, json.dumps(meta, indent=1))
 
 
-def _adopt(out: Path, rel: str, settings: dict, arch_ok) -> dict | None:
+def _adopt(out: Path, rel: str, net_id: int, settings: dict, arch_ok) -> dict | None:
     """The record of a finished shard the index has not recorded (a killed build), or None."""
     p = out / rel
     if not p.is_file():
@@ -80,10 +82,35 @@ def _adopt(out: Path, rel: str, settings: dict, arch_ok) -> dict | None:
                 if shard.entries[f"g{k}/{name}"][1] != (n,) + instance_shape(name, shp, cross):
                     return None
         del shard
-    except (GpnasError, ValueError, KeyError, TypeError, IndexError):
+        rec.update(id=net_id, shard=rel, bytes=p.stat().st_size, sha256=sha256(p))
+        parse(NetRecord, rec, str(p))
+    except (GpnasError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
-    rec.update(shard=rel, bytes=p.stat().st_size, sha256=sha256(p))
     return rec
+
+
+#: shards whose SHA-256 this process checked: (path, inode, size, mtime) -> digest
+_CHECKED: dict[tuple, str] = {}
+
+
+def _shard_problem(out: Path, rec: dict, check_sum: bool) -> str | None:
+    """Why a recorded shard must be rebuilt (missing, truncated, unreadable, or with
+    ``check_sum`` a SHA-256 other than the index's: "corrupt ..."), or None."""
+    p = out / rec["shard"]
+    try:
+        del_shard = Shard(p, expect_bytes=rec["bytes"])
+        del del_shard
+    except GpnasError:
+        return "damaged"
+    if not check_sum or not rec.get("sha256"):
+        return None
+    st = p.stat()
+    key = (str(p), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _CHECKED:
+        _CHECKED[key] = sha256(p)
+    if _CHECKED[key] != rec["sha256"]:
+        return "corrupt (its SHA-256 differs from the one recorded when it was written)"
+    return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -131,7 +158,7 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
                 metric: str, batch_size: int = 1, seed: int = 0, order: str = "rcb",
                 images_path: str | Path | None = None, dtype: str = "float16",
                 progress: bool = True, threads: int | None = 1, jobs: int = 1,
-                cross_batch: int = 0) -> StatsStore:
+                cross_batch: int = 0, verify: bool = True) -> StatsStore:
     """Create or extend the store ``out`` with the statistics of ``archs``.
 
     ``accuracies``: one per arch (percent; NaN/None = unknown), or None.  Networks already in the
@@ -148,13 +175,17 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
     a busy machine OpenMP threads that wait for each other made collection 20-40x slower.
     ``jobs`` > 1 collects in that many worker processes (each with ``threads`` threads); the
     results, and the store, are the same as with one.
+
+    ``verify``: check the SHA-256 of the shards of ``archs`` already in the store (each shard
+    once per process while it is unchanged on disk) and rebuild those that differ.  One build
+    writes a store at a time: a second one waits for the store's lock, then finds the work done.
     """
     sp = get_space(space)
     if dtype not in DTYPES:
         raise GpnasError(f"unknown storage dtype {dtype!r}; use one of {', '.join(DTYPES)}")
     check_order(order)
-    if int(batch_size) < 1:
-        raise GpnasError(f"batch size must be at least 1, got {batch_size}")
+    if not 1 <= int(batch_size) <= MAX_BATCH_SIZE:
+        raise GpnasError(f"batch size must be in 1..{MAX_BATCH_SIZE}, got {batch_size}")
     archs = [sp.canonical(a) for a in archs]
     if accuracies is None:
         accuracies = [None] * len(archs)
@@ -167,10 +198,36 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
         wanted.setdefault(a, acc)
 
     out = Path(out).expanduser()
-    if cross_batch and int(cross_batch) < 2:
-        raise GpnasError(f"the cross-sample batch needs at least 2 images, got {cross_batch}")
+    if cross_batch and not 2 <= int(cross_batch) <= MAX_BATCH_SIZE:
+        raise GpnasError(f"the cross-sample batch needs 2..{MAX_BATCH_SIZE} images, got "
+                         f"{cross_batch}")
     settings = _settings(sp.name, batch_size, seed, order, images_path, dtype, metric,
                          int(cross_batch))
+    if out.exists() and not out.is_dir():
+        raise GpnasError(f"--out {out} exists and is not a directory")
+    if (out.is_dir() and not (out / INDEX).exists() and not (out / SHARD_DIR).is_dir()
+            and any(p.name != LOCK_NAME for p in out.iterdir())):
+        raise GpnasError(f"--out {out} is a non-empty directory that is not a statistics "
+                         "store; choose an empty or new directory")
+    try:
+        (out / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GpnasError(f"cannot create {out / SHARD_DIR}: {exc.strerror or exc}") from None
+    with dir_lock(out, "statistics store", wait=True,
+                  on_wait=lambda why: err.print(why, markup=False, soft_wrap=True)):
+        if remove_orphans(out) + remove_orphans(out / SHARD_DIR):
+            err.print(f"removed unfinished temporary files of a killed build in {out}",
+                      markup=False, soft_wrap=True)
+        return _build_locked(out, sp, settings, wanted, verify=verify, metric=metric,
+                             batch_size=batch_size, seed=seed, order=order,
+                             images_path=images_path, dtype=dtype, progress=progress,
+                             threads=threads, jobs=jobs)
+
+
+def _build_locked(out: Path, sp, settings: dict, wanted: dict[str, float | None], *, verify,
+                  metric, batch_size, seed, order, images_path, dtype, progress, threads,
+                  jobs) -> StatsStore:
+    """:func:`build_store` holding the store's lock."""
     if (out / INDEX).exists():
         store = StatsStore(out, check_shards=False)
         diff = {k: (store.settings.get(k), v) for k, v in settings.items()
@@ -182,36 +239,27 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
                              + ". Use another --out or the store's settings.")
         meta = store.meta
     else:
-        if out.exists() and not out.is_dir():
-            raise GpnasError(f"--out {out} exists and is not a directory")
-        if out.exists() and any(out.iterdir()) and not (out / SHARD_DIR).is_dir():
-            raise GpnasError(f"--out {out} is a non-empty directory that is not a statistics "
-                             "store; choose an empty or new directory")
         meta = _new_index(settings)
-    try:
-        (out / SHARD_DIR).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GpnasError(f"cannot create {out / SHARD_DIR}: {exc.strerror or exc}") from None
     nets: list[dict] = meta["nets"]
 
     # adopt shards a killed build finished after its last index write
     adopted = 0
     while True:
         rel = f"{SHARD_DIR}/{len(nets):06d}.safetensors"
-        rec = _adopt(out, rel, settings, lambda a: isinstance(a, str))
+        rec = _adopt(out, rel, len(nets), settings, lambda a: isinstance(a, str))
         if rec is None:
             break
-        rec["id"] = len(nets)
         nets.append(rec)
         adopted += 1
 
-    # shards to rebuild in place (missing / wrong size / unreadable header)
+    # shards to rebuild in place (missing / wrong size / unreadable header / (verify) checksum)
     todo: list[tuple[int | None, str, float | None]] = []
     for i, rec in enumerate(nets):
-        try:
-            del_shard = Shard(out / rec["shard"], expect_bytes=rec["bytes"])
-            del del_shard
-        except GpnasError:
+        problem = _shard_problem(out, rec, verify and rec["arch"] in wanted)
+        if problem:
+            if problem.startswith("corrupt"):
+                err.print(f"[yellow]note:[/] statistics shard {escape(str(out / rec['shard']))} "
+                          f"is {problem}; rebuilding it", soft_wrap=True)
             todo.append((i, rec["arch"], rec.get("accuracy")))
     have = {rec["arch"] for rec in nets}
     todo += [(None, a, acc) for a, acc in wanted.items() if a not in have]

@@ -89,11 +89,13 @@ class Shard:
             raw = f.read(n)
             try:
                 header = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 raise GpnasError(f"statistics shard {path} is corrupt (unreadable header)") from None
             if not isinstance(header, dict):
                 raise GpnasError(f"statistics shard {path} is corrupt (bad header)")
             self.metadata = header.pop("__metadata__", None) or {}
+            if not isinstance(self.metadata, dict):
+                raise GpnasError(f"statistics shard {path} is corrupt (bad metadata)")
             self.start = 8 + n
             self.entries: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
             for key, e in header.items():
@@ -101,7 +103,7 @@ class Shard:
                     dt = e["dtype"]
                     shape = tuple(int(v) for v in e["shape"])
                     a, b = (int(v) for v in e["data_offsets"])
-                    ok = (dt in _ST_DTYPE and 0 <= a <= b
+                    ok = (dt in _ST_DTYPE and 0 <= a <= b and min(shape, default=0) >= 0
                           and b - a == math.prod(shape) * _ST_DTYPE[dt][2])
                 except (KeyError, TypeError, ValueError):
                     ok = False

@@ -35,7 +35,6 @@ level).
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from pathlib import Path
@@ -51,6 +50,7 @@ from primitives.cross import INSTANCE_TERMINALS as CROSS_INSTANCE
 
 from gpnas.data.stats.shards import Shard, instance_shape, network_key, sha256
 from gpnas.errors import GpnasError
+from gpnas.schemas import StoreIndex, parse, read_json
 
 FORMAT = "gpnas-stats"
 VERSION = 1
@@ -72,26 +72,18 @@ class StatsStore:
         if not self.path.is_dir():
             raise GpnasError(f"statistics store {self.path} does not exist (build one with "
                              "`gpnas stats build`)")
-        try:
-            with open(index, encoding="utf-8") as f:
-                meta = json.load(f)
-        except FileNotFoundError:
-            raise GpnasError(f"{self.path} is not a statistics store ({INDEX} is missing)") from None
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise GpnasError(f"statistics store index {index} is corrupt ({exc})") from None
+        if not index.exists():
+            raise GpnasError(f"{self.path} is not a statistics store ({INDEX} is missing)")
+        meta = read_json(index, "statistics store index")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise GpnasError(f"{index} is not a gpnas statistics index")
         if meta.get("version") != VERSION:
-            raise GpnasError(f"{index}: store format version {meta.get('version')} is not "
+            raise GpnasError(f"{index}: store format version {meta.get('version')!r} is not "
                              f"supported (this gpnas reads version {VERSION})")
-        try:
-            self.settings: dict = dict(meta["settings"])
-            self.tensor_names: list[str] = list(meta["tensor_names"])
-            self.nets: list[dict] = list(meta["nets"])
-            for rec in self.nets:
-                rec["shard"], rec["bytes"], rec["shapes"], rec["instances"]  # noqa: B018
-        except (KeyError, TypeError):
-            raise GpnasError(f"statistics store index {index} is corrupt (missing fields)") from None
+        parse(StoreIndex, meta, str(index))
+        self.settings: dict = dict(meta["settings"])
+        self.tensor_names: list[str] = list(meta["tensor_names"])
+        self.nets: list[dict] = list(meta["nets"])
         extra = self.tensor_names[len(STAT_NAMES):]
         if tuple(self.tensor_names[:len(STAT_NAMES)]) != STAT_NAMES or \
                 extra != [n for n in CROSS_INSTANCE if n in extra]:
@@ -144,6 +136,8 @@ class StatsStore:
         return {r["arch"]: i for i, r in enumerate(self.nets)}
 
     def shard_path(self, rec: dict) -> Path:
+        """Where a network's shard is: inside the store's shards/ folder (the index is checked
+        to name plain files there)."""
         return self.path / rec["shard"]
 
     def disk_bytes(self) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from gpnas.errors import GpnasError
 from gpnas.nasm.export.formula import formula, latex_report, text_report
 from gpnas.nasm.export.standalone import python_module
+from gpnas.nasm.limits import formula_problem
 from gpnas.nasm.programfile import ProgramFile, as_program_file
 
 FORMATS = ("text", "latex", "sympy", "python", "json")
@@ -22,7 +23,9 @@ def export(source, fmt: str = "text", *, simplify: bool | None = None, pset=None
     """The export of a program (ProgramFile, Program, program file, run directory) as text.
 
     ``simplify`` defaults to True for text/latex/sympy and False for python/json; for python and
-    json a simplified program is used only when it re-scored equal and is smaller.
+    json a simplified program is used only when it re-scored equal and is smaller.  A program too
+    large for sympy (:func:`gpnas.nasm.limits.formula_problem`) is exported without a formula
+    (text, python, json) or refused (latex, sympy).
     """
     from primitives import full_primitive_set
 
@@ -38,6 +41,15 @@ def export(source, fmt: str = "text", *, simplify: bool | None = None, pset=None
         pf = as_program_file(source, pset)
     simplify = SIMPLIFY_BY_DEFAULT[fmt] if simplify is None else simplify
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    too_large = formula_problem(pf.program)
+    if too_large is not None:  # no sympy: the program as it is, or a clear refusal
+        if fmt in ("latex", "sympy"):
+            raise GpnasError(f"{pf.describe()}: {too_large}; export it as json, python or text")
+        if fmt == "text":
+            return text_report(pf, None, None, too_large)
+        if fmt == "python":
+            return python_module(pf, pf.program, None)
+        return json.dumps(pf.to_json(), indent=2) + "\n"
     expr, simp = formula(pf, simplify, pset, timeout, tasks)
     if fmt == "text":
         return text_report(pf, expr, simp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from gpnas.nasm.limits import program_text
 from gpnas.nasm.programfile import ProgramFile
 
 
@@ -18,7 +19,8 @@ def formula(pf: ProgramFile, simplify: bool, pset, timeout, tasks):
     return simp.formula, simp
 
 
-def text_report(pf: ProgramFile, expr, simp) -> str:
+def text_report(pf: ProgramFile, expr, simp, no_formula: str | None = None) -> str:
+    """The readable report; ``no_formula``: why there is no formula (``expr`` is None)."""
     from gpnas.nasm.simplify import pretty
 
     program = pf.program.pruned()
@@ -26,7 +28,7 @@ def text_report(pf: ProgramFile, expr, simp) -> str:
     form = "network-level (its own aggregation)" if pf.network_level else \
         f"to_scalar={pf.to_scalar}  aggregate={pf.aggregate}"
     lines = [f"gpnas program ({pf.describe()})",
-             f"  program:    {program.text()}",
+             f"  program:    {program_text(program)}",
              f"  statistics: {', '.join(program.statistics)}",
              f"  settings:   {form}  order={pf.order}  batch_size={pf.batch_size}  "
              f"({program.size} nodes)"]
@@ -37,6 +39,8 @@ def text_report(pf: ProgramFile, expr, simp) -> str:
                              f"{t.get('spearman', float('nan')):.4f} (n={t.get('n')})")
             else:
                 lines.append(f"  test:       {sp}: invalid ({t.get('invalid')})")
+    if expr is None:
+        return "\n".join(lines + ["", f"  formula:    none: {no_formula}"]) + "\n"
     head = "score =" if pf.network_level else f"score = {agg} over the network's instances of"
     lines += ["", head, "",
               textwrap.indent(pretty(expr), "    "), "",

@@ -86,11 +86,13 @@ def score_network(model, images, instance_part, network_part, n_aggregated, name
     for i, inst in enumerate(stats):
         inst["layer_position"] = torch.tensor(float(i))
         inst["layer_depth"] = depth[i].float()
-    values = [torch.zeros(n, dtype=torch.float64) for _ in range(n_aggregated)]
+    values = [None] * n_aggregated  # one row per instance: a number or a (cross-sample) matrix
     with torch.no_grad():
         for idx in group_by_shape(stats).values():
             batch = {k: torch.stack([stats[i][k] for i in idx]) for k in names}
             for k, v in enumerate(instance_part(batch)):
+                if values[k] is None:
+                    values[k] = torch.zeros((n, *v.shape[1:]), dtype=torch.float64)
                 values[k][idx] = v.double()
         if not all(bool(torch.isfinite(v).all()) for v in values):
             raise ValueError("the program gives no finite value on an instance of this model")

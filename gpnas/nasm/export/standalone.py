@@ -20,6 +20,7 @@ from gpnas import __version__
 from gpnas.data.stats import cross, trace
 from gpnas.errors import GpnasError
 from gpnas.nasm.export import runtime
+from gpnas.nasm.limits import program_text
 from gpnas.nasm.programfile import ProgramFile
 from gpnas.nasm.score import reads_cross_sample
 
@@ -108,7 +109,7 @@ def _docstring(pf: ProgramFile, program, formula: str | None) -> str:
            "    import torch, this_module", "    images = ...  # (B, C, H, W) float batch, "
            f"normalised (the program evolved with B = {pf.batch_size})",
            "    s = this_module.score(model, images, seed=0)", "",
-           f"program:   {program.text()}"]
+           f"program:   {program_text(program)}"]
     if formula:
         doc.append(f"formula:   {formula}")
     pattern = "ReLU-Conv2d-BatchNorm2d" if pf.order == "rcb" else "Conv2d-BatchNorm2d-ReLU"
