@@ -29,9 +29,22 @@ def _codes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """NASWOT's kernel of the on/off codes of a batch (units on which two samples agree), and
     SWAP's count of distinct on/off patterns of the units over the samples."""
     c = (x.detach().reshape(x.shape[0], -1) > 0).double()
-    kernel = c @ c.T + (1 - c) @ (1 - c).T
-    patterns = torch.unique(c.T.bool(), dim=0).shape[0]
-    return kernel, torch.tensor(float(patterns))
+    s = c.sum(dim=1)
+    # c c^T + (1 - c)(1 - c)^T, with (1 - c)(1 - c)^T = units - s 1^T - 1 s^T + c c^T
+    kernel = 2 * (c @ c.T) - s[:, None] - s[None, :] + c.shape[1]
+    return kernel, torch.tensor(float(_distinct_columns(c.T > 0.5)))
+
+
+def _distinct_columns(bits: torch.Tensor) -> int:
+    """Distinct rows of a (units, B) 0/1 matrix: each row packed into ceil(B / 62) integers
+    (exact), so the unique runs over a few integer columns, not B booleans."""
+    words = []
+    for a in range(0, bits.shape[1], 62):
+        chunk = bits[:, a:a + 62].long()
+        words.append((chunk << torch.arange(chunk.shape[1])).sum(dim=1))
+    if len(words) == 1:
+        return int(torch.unique(words[0]).numel())
+    return int(torch.unique(torch.stack(words, dim=1), dim=0).shape[0])
 
 
 def _channel_cov(y: torch.Tensor) -> torch.Tensor:
