@@ -110,3 +110,18 @@ def test_dsl_programs_score_stored_and_live_statistics_alike(stores):
         live = [score_model(get_space("nb201-cifar10").build(a, seed=0), pf, seed=0,
                             images=images).score for a in ARCHS]
         np.testing.assert_allclose(stored, live, rtol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("batch", [2, 62, 63, 130])
+def test_pattern_count_and_kernel_equal_their_definitions(batch):
+    """SWAP's count over bit-packed words (one or several per unit) and NASWOT's one-product
+    kernel equal torch.unique over boolean rows and the two-product form."""
+    from gpnas.data.stats.cross import _codes
+
+    g = torch.Generator().manual_seed(batch)
+    x = torch.randn(batch, 400, generator=g)
+    x[:, ::3] = x[:, :1].clone()  # units with one pattern
+    c = (x > 0).double()
+    kernel, patterns = _codes(x)
+    assert torch.equal(kernel, c @ c.T + (1 - c) @ (1 - c).T)
+    assert int(patterns) == torch.unique(c.T.bool(), dim=0).shape[0]
