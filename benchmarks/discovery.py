@@ -75,6 +75,8 @@ def main() -> None:
     ap.add_argument("--bench-dir", default=os.environ.get("GPNAS_BENCH_DIR"))
     ap.add_argument("--space", default="nb201-cifar10,nb201-cifar100,nb201-imagenet16")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--ablation-seeds", default=None,
+                    help="seeds of the variants other than discovery (default: --seeds)")
     ap.add_argument("--variants", default="discovery,paper")
     ap.add_argument("--generations", type=int, default=15)
     ap.add_argument("--population", type=int, default=50)
@@ -98,7 +100,8 @@ def main() -> None:
     outcomes, labels = [], []
     data = prepare(base)  # every variant reads the base's stores (a superset of what it needs)
     for name in args.variants.split(","):
-        for seed in [int(s) for s in args.seeds.split(",")]:
+        seeds = args.seeds if name == "discovery" else (args.ablation_seeds or args.seeds)
+        for seed in [int(s) for s in seeds.split(",")]:
             cfg = replace(base, seed=seed, **variant(name)).validate()
             rundir = RunDir(out / f"{name}-s{seed}")
             resume = rundir.checkpoint() is not None
@@ -147,6 +150,7 @@ def to_markdown(summary: dict, args) -> str:
     spaces = summary["spaces"]
     lines = ["# Discovery: evolved NASMs vs hand-made proxies on the same held-out networks", "",
              f"`python benchmarks/discovery.py --space {args.space} --seeds {args.seeds} "
+             f"--ablation-seeds {args.ablation_seeds or args.seeds} "
              f"--variants {args.variants} --generations {args.generations} --population "
              f"{args.population} --evolution-nets {args.evolution_nets} --validation-nets "
              f"{args.validation_nets} --sample-nets {args.sample_nets} --test-nets "
