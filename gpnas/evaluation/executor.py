@@ -1,8 +1,9 @@
 """Executors: where program scores are computed.
 
 The search talks to an executor only through :meth:`Executor.set_sample` and
-:meth:`Executor.scores`, so a distributed backend is one more class here.  Both executors read
-the statistics stores by path (memory-mapped), so workers share the page cache, not copies.
+:meth:`Executor.scores`; the Ray backend is :class:`gpnas.evaluation.ray_backend.RayExecutor`.
+The local executors read the statistics stores by path (memory-mapped), so workers share the
+page cache, not copies.
 """
 
 from __future__ import annotations
@@ -48,12 +49,18 @@ class LocalEvaluation:
 
     def score(self, program: Program) -> Scores:
         out = {}
-        for sp, task in self.tasks.items():
-            try:
-                out[sp] = self.engine.net_scores(program, task)
-            except InvalidProgram as exc:
-                return f"{sp}: {exc.reason}"
+        for sp in self.tasks:
+            out[sp] = self.score_on(program, sp)
+            if isinstance(out[sp], str):
+                return out[sp]
         return out
+
+    def score_on(self, program: Program, space: str) -> np.ndarray | str:
+        """Scores on one space of the sample, or the reason the program is invalid there."""
+        try:
+            return self.engine.net_scores(program, self.tasks[space])
+        except InvalidProgram as exc:
+            return f"{space}: {exc.reason}"
 
 
 class SerialExecutor:
@@ -109,7 +116,13 @@ class ProcessExecutor:
         self.pool.join()
 
 
-def make_executor(stores: dict[str, str], engine_config: EngineConfig, workers: int = 1):
-    if workers <= 1:
+def make_executor(stores: dict[str, str], engine_config: EngineConfig, workers: int = 1,
+                  executor: str = "auto", ray_address: str | None = None):
+    """The executor named by a run's ``executor`` setting (``gpnas.config.EXECUTORS``)."""
+    if executor == "ray":
+        from gpnas.evaluation.ray_backend import RayExecutor
+
+        return RayExecutor(stores, engine_config, workers if workers > 1 else None, ray_address)
+    if executor == "serial" or (executor == "auto" and workers <= 1):
         return SerialExecutor(stores, engine_config)
     return ProcessExecutor(stores, engine_config, workers)
