@@ -24,6 +24,9 @@ AGGREGATES = ("mean", "sum")
 #: ``to_scalar`` of a per-instance expression, as EZNAS; ``evolved`` -- the program is
 #: network-level (the ``network`` DSL extension): aggregation, depth and size terms are evolved
 AGGREGATIONS = ("paper", "evolved")
+#: where fitness scores, statistics and held-out tests are computed; auto: serial with one
+#: worker, else local processes; ray: Ray actors and tasks (``ray_address``, or a local Ray)
+EXECUTORS = ("auto", "serial", "process", "ray")
 #: environment variable naming the ground-truth directory (``--bench-dir``)
 BENCH_DIR_ENV = "GPNAS_BENCH_DIR"
 
@@ -72,6 +75,8 @@ class RunConfig:
     cross_batch: int = 0  # images of the cross-sample statistics' batch (0: none)
     probe_nets: int = 2  # networks of the validity / equivalence probe
     workers: int = 1
+    executor: str = "auto"
+    ray_address: str | None = None  # a Ray cluster (host:port or auto); None: a local Ray
 
     def validate(self) -> "RunConfig":
         def need(cond: bool, msg: str) -> None:
@@ -101,6 +106,9 @@ class RunConfig:
         need(self.aggregation in AGGREGATIONS, f"aggregation must be one of {AGGREGATIONS}")
         need(self.cross_batch == 0 or 2 <= self.cross_batch <= 256,
              "cross_batch must be 0 (none) or 2..256 images")
+        need(self.executor in EXECUTORS, f"executor must be one of {EXECUTORS}")
+        need(self.ray_address is None or self.executor == "ray",
+             "ray_address needs executor = ray")
         return self
 
     @property

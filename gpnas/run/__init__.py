@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from gpnas.cluster import HeadLost
 from gpnas.config import RunConfig
 from gpnas.run.evolve import evolve
 from gpnas.run.prepare import prepare
@@ -13,5 +14,9 @@ from gpnas.run.rundir import RunDir
 
 def execute(cfg: RunConfig, rundir: RunDir, resume: bool = False, progress: bool = True) -> dict:
     """Run (or resume) the search in ``rundir``, test the winners and write the results."""
-    data = prepare(cfg, progress)
-    return test_and_report([evolve(cfg, rundir, data, resume, progress)], data, progress)[0]
+    try:
+        data = prepare(cfg, progress)
+        return test_and_report([evolve(cfg, rundir, data, resume, progress)], data, progress)[0]
+    except HeadLost as exc:
+        raise HeadLost(exc.head, f"`gpnas run --resume {rundir.path}` (with --executor serial "
+                       "or process: without the cluster)") from None

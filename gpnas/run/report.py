@@ -11,6 +11,7 @@ from primitives import full_primitive_set
 from gpnas.config import RunConfig
 from gpnas.evaluation.engine import Engine, EngineConfig
 from gpnas.evaluation.heldout import HELDOUT_BLOCK, score_heldout
+from gpnas.evaluation.ray_backend import heldout_runner
 from gpnas.errors import GpnasError
 from gpnas.run.evolve import Outcome
 from gpnas.run.plots import fitness_curve, score_scatter
@@ -60,6 +61,7 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
     cands = [candidates(o.cfg, o.state, o.representation) for o in outcomes]
     programs = [o.representation.lower(g) for o, cs in zip(outcomes, cands) for _, g in cs]
     spaces = sorted({sp for o in outcomes for sp in o.cfg.spaces})
+    runner = heldout_runner(cfg0.ray_address) if cfg0.executor == "ray" else None
     slices = _slices(cands)
     saved = [o.rundir.test_progress() for o in outcomes]
     tested_all = {}
@@ -82,7 +84,8 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
             Engine(pset, EngineConfig.of(cfg0)), batch_size=cfg0.batch_size,
             seed=cfg0.stats_seed, order=cfg0.order, progress=progress,
             cross_batch=cross_batch,
-            done=_done(saved, slices, programs, sp, archs_sha, len(archs)), on_block=on_block)
+            done=_done(saved, slices, programs, sp, archs_sha, len(archs)), on_block=on_block,
+            runner=runner)
     seconds = time.perf_counter() - t0
     out, offset = [], 0
     for o, cs in zip(outcomes, cands):
