@@ -2,6 +2,7 @@
 ``ray.cluster_utils.Cluster``, one CPU per node): stores, searches and held-out tests equal to
 the local ones, a worker killed mid-generation, a lost head.  The last test kills the head."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,6 +164,15 @@ def test_same_run_with_serial_process_and_ray_and_a_killed_worker(cluster, store
         shutil.rmtree(copy, ignore_errors=True)
 
 
+def _children(parents: list[int]) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) in parents:
+                out.append(int(stat.parent.name))
+    return out
+
+
 def test_lost_head_ends_the_run_with_exit_2_and_resume_finishes_it(cluster, tmp_path,
                                                                    monkeypatch):
     """Last in the module: it kills the cluster.  (That a resumed run equals an uninterrupted
@@ -181,8 +192,13 @@ def test_lost_head_ends_the_run_with_exit_2_and_resume_finishes_it(cluster, tmp_
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while proc.poll() is None and not (run / "checkpoint.json").exists():
         time.sleep(0.05)
-    for node in cluster.list_all_nodes()[::-1]:  # the worker node, then the head
+    spawned = _children([p.process.pid for node in cluster.list_all_nodes()
+                         for p in node.all_processes.get("raylet", [])])
+    for node in cluster.list_all_nodes():  # the head first: the run's driver is attached to it
         cluster.remove_node(node)
+    for pid in spawned:  # agents that the raylets started and their removal left behind
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in stderr, stderr
     assert "head" in stderr and f"`gpnas run --resume {run}`" in stderr, stderr
