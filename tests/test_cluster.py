@@ -10,7 +10,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-import gpnas.cluster as cluster
+import gpnas.data.cluster as cluster
 from gpnas.cli import app
 from gpnas.cli.supervise import supervised
 from gpnas.config import RunConfig

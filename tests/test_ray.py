@@ -1,6 +1,7 @@
 """The Ray backend on a real two-node cluster on this machine (one module-scoped
-``ray.cluster_utils.Cluster``, one CPU per node): stores, searches and held-out tests equal to
-the local ones, a worker killed mid-generation, a lost head.  The last test kills the head."""
+``ray.cluster_utils.Cluster``, one CPU per node): stores, searches, racing scores and held-out
+tests (cross-sample statistics, resumed) equal to the local ones, a worker killed
+mid-generation, a lost head.  The last test kills the head."""
 
 import contextlib
 import json
@@ -23,7 +24,7 @@ import gpnas.evaluation.ray_backend as ray_backend  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from gpnas.cli import app  # noqa: E402
-from gpnas.cluster import Watch  # noqa: E402
+from gpnas.data.cluster import Watch  # noqa: E402
 from gpnas.config import RunConfig  # noqa: E402
 from gpnas.data.stats.build import build_store  # noqa: E402
 from gpnas.data.stats.remote import SHIP_ENV, copies_dir, fingerprint, ray_runner  # noqa: E402
@@ -35,7 +36,9 @@ from gpnas.evaluation.task import Task  # noqa: E402
 from gpnas.run.prepare import prepare  # noqa: E402
 from gpnas.search.evaluator import Evaluator  # noqa: E402
 from gpnas.search.loop import Search  # noqa: E402
-from primitives import default_primitive_set  # noqa: E402
+from gpnas.nasm.programfile import load_program  # noqa: E402
+from paths import REPO  # noqa: E402
+from primitives import default_primitive_set, full_primitive_set  # noqa: E402
 from representations.tree import TreeRepresentation  # noqa: E402
 from representations.tree.genome import lower, parse  # noqa: E402
 
@@ -89,20 +92,34 @@ def test_ray_build_equals_the_serial_build_and_resumes_like_it(cluster, store, t
     _same_store(store, built)
 
 
-def test_heldout_on_ray_equals_local(cluster):
-    programs = [lower(parse(t, PSET), PSET) for t in
+def test_heldout_on_ray_equals_local_with_cross_statistics_and_resumes(cluster):
+    """Per-instance, network-level and cross-sample programs (NASWOT written in the DSL) score
+    the same on Ray as locally; a test resumed from its saved blocks gives the same results."""
+    pset = full_primitive_set()
+    programs = [lower(parse(t, pset), pset) for t in
                 ("numel(bn_out.data)", "frobenius(mul(weight, weight_grad.data))",
                  "log(sub(weight, weight))")]
+    programs.append(load_program(REPO / "programs" / "naswot.json").program)
     acc = np.array(ACC[:3])
-    runs = [score_heldout(programs, SPACE, ARCHS[:3], acc, Engine(PSET, EngineConfig()),
-                          progress=False, block=2, workers=1, runner=r)
-            for r in (None, heldout_runner())]
-    for local, remote in zip(*runs):
-        assert local["invalid"] == remote["invalid"]
-        if local["invalid"] is None:
-            np.testing.assert_array_equal(local["scores"], remote["scores"])
-            assert local["kendall"] == remote["kendall"]
-    assert runs[0][0]["invalid"] is None
+
+    def test(runner, **resume):
+        return score_heldout(programs, SPACE, ARCHS[:3], acc, Engine(pset, EngineConfig()),
+                             progress=False, block=2, workers=1, cross_batch=4, runner=runner,
+                             **resume)
+
+    saved = []
+    local, remote = test(None), test(heldout_runner(), on_block=lambda n, s, inv: saved.append(
+        (n, [x.copy() for x in s], list(inv))))
+    assert [n for n, _, _ in saved] == [2, 3]
+    resumed = test(heldout_runner(), done=saved[0])
+    for a, b, c in zip(local, remote, resumed):
+        assert a["invalid"] == b["invalid"] == c["invalid"]
+        if a["invalid"] is None:
+            np.testing.assert_array_equal(a["scores"], b["scores"])
+            np.testing.assert_array_equal(a["scores"], c["scores"])
+            assert a["kendall"] == b["kendall"] == c["kendall"]
+    assert local[0]["invalid"] is None and local[2]["invalid"] is not None
+    assert local[3]["invalid"] is None and np.isfinite(local[3]["scores"]).all()
 
 
 def _search(executor, store, close=True):
@@ -159,9 +176,33 @@ def test_same_run_with_serial_process_and_ray_and_a_killed_worker(cluster, store
         assert _search(executor, store, close=False) == serial
         after = executor.pids()
         assert KillOnce.made == 3 and after[0] != before[0] and after[1] == before[1]
+
+        # racing: the first `nets` networks of each space's sample, as serial on that prefix
+        programs = [lower(parse(t, PSET), PSET) for t in
+                    ("numel(bn_out.data)", "frobenius(mul(weight, weight_grad.data))",
+                     "log(sub(weight, weight))")]
+        sample = {"a": (0, 2, 4, 5), "b": (1, 3, 5, 0)}
+        serial = SerialExecutor(stores, EngineConfig())
+        serial.set_sample({sp: ids[:3] for sp, ids in sample.items()})
+        executor.set_sample(sample)
+        _same_scores(executor.scores(programs, nets=3), serial.scores(programs))
+        serial.set_sample(sample)
+        _same_scores(executor.scores(programs), serial.scores(programs))
     finally:
         executor.close()
         shutil.rmtree(copy, ignore_errors=True)
+
+
+def _same_scores(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert isinstance(g, str) == isinstance(w, str)
+        if isinstance(w, str):
+            assert g == w
+        else:
+            assert g.keys() == w.keys()
+            for sp in w:
+                np.testing.assert_array_equal(g[sp], w[sp])
 
 
 def _children(parents: list[int]) -> list[int]:
@@ -202,7 +243,7 @@ def test_lost_head_ends_the_run_with_exit_2_and_resume_finishes_it(cluster, tmp_
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in stderr, stderr
     assert "head" in stderr and f"`gpnas run --resume {run}`" in stderr, stderr
-    done = json.loads((run / "checkpoint.json").read_text())["generation"]
+    done = json.loads((run / "checkpoint.json").read_text())["state"]["generation"]
     assert 0 <= done <= 3
 
     resumed = CliRunner().invoke(app, ["run", "--resume", str(run), "--executor", "serial",

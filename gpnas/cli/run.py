@@ -62,7 +62,7 @@ def run_command(
     own configuration: of the other flags only --workers, --executor and --ray-address may
     change.  One process writes a run directory at a time.
     """
-    from gpnas.cluster import require_ray
+    from gpnas.data.cluster import require_ray
     from gpnas.config import FLAGS, RunConfig
     from gpnas.run.rundir import RunDir
 

@@ -70,7 +70,7 @@ def build(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Collect the statistics of networks of a space into a store (resumable)."""
-    from gpnas.cluster import require_ray
+    from gpnas.data.cluster import require_ray
     from gpnas.config import EXECUTORS
     from gpnas.data.spaces import get_space
     from gpnas.schemas import BatchSize, CrossBatch, Processes, Seed, check_option

@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 
-from gpnas.cluster import require_ray
+from gpnas.data.cluster import require_ray
 from gpnas.console import err
 from gpnas.errors import GpnasError
 

@@ -38,12 +38,14 @@ class LocalEvaluation:
         self.stores = {sp: StatsStore(path) for sp, path in stores.items()}
         self.engine = Engine(full_primitive_set(), engine_config)
         self.tasks: dict[str, Task] = {}
+        self.prefixes: dict[tuple[str, int], Task] = {}  # (space, nets) -> first nets networks
         self.sample: Sample = {}
 
     def set_sample(self, sample: Sample) -> None:
         if sample == self.sample:
             return
         self.tasks = {sp: Task.from_store(self.stores[sp], ids) for sp, ids in sample.items()}
+        self.prefixes = {}
         self.sample = dict(sample)
         self.engine.cache.clear()
 
@@ -55,10 +57,16 @@ class LocalEvaluation:
                 return out[sp]
         return out
 
-    def score_on(self, program: Program, space: str) -> np.ndarray | str:
-        """Scores on one space of the sample, or the reason the program is invalid there."""
+    def score_on(self, program: Program, space: str, nets: int | None = None) -> np.ndarray | str:
+        """Scores on one space of the sample (``nets``: on its first ``nets`` networks only), or
+        the reason the program is invalid there."""
+        task = self.tasks[space]
+        if nets is not None and nets < task.n_nets:
+            if (space, nets) not in self.prefixes:
+                self.prefixes[space, nets] = task.subset(range(nets))
+            task = self.prefixes[space, nets]
         try:
-            return self.engine.net_scores(program, self.tasks[space])
+            return self.engine.net_scores(program, task)
         except InvalidProgram as exc:
             return f"{space}: {exc.reason}"
 

@@ -12,6 +12,8 @@ per-space scores are put together in sample order, or the first space's reason i
 as :meth:`LocalEvaluation.score` does, for the minimum over spaces
 (:mod:`gpnas.search.evaluator`).  A chunk carries the actor's sample, so an actor restarted
 after its process died (Ray restarts it and retries its chunks) rebuilds its state from the call.
+``scores(programs, nets)`` scores on the first ``nets`` networks of each space's sample only
+(racing): each actor cuts that prefix of its task once per generation.
 
 **Held-out test** (:func:`heldout_runner`).  One Ray task per block of networks collects their
 statistics and scores every program on them (:func:`~gpnas.evaluation.heldout.score_block`), so
@@ -26,7 +28,7 @@ import os
 
 from representations.ir import Program
 
-from gpnas.cluster import RETRIES, Watch, connect, cpus, gather, stream
+from gpnas.data.cluster import RETRIES, Watch, connect, cpus, gather, stream
 from gpnas.data.stats.remote import StoreSpec, open_store
 from gpnas.errors import GpnasError
 from gpnas.evaluation.engine import Engine, EngineConfig
@@ -50,9 +52,11 @@ class _Scorer:
         """(process id, per space: ``path``, ``copy``, ``shipped`` or ``missing``)."""
         return os.getpid(), self.sources
 
-    def score(self, sample: Sample, space: str, box: list, lo: int, hi: int) -> list:
-        """Scores (or reasons) of programs ``lo:hi`` on ``space``; ``sample``: this actor's
-        spaces of the generation's sample."""
+    def score(self, sample: Sample, space: str, box: list, lo: int, hi: int,
+              nets: int | None = None) -> list:
+        """Scores (or reasons) of programs ``lo:hi`` on ``space`` (on the first ``nets``
+        networks of its sample when given); ``sample``: this actor's spaces of the generation's
+        sample."""
         import ray
 
         ref = box[0]  # boxed: fetched here once per generation, not resolved per call
@@ -60,7 +64,7 @@ class _Scorer:
             self._programs = (ref.hex(), ray.get(ref))
         self.local.set_sample(sample)
         pset = self.local.engine.pset
-        return [self.local.score_on(Program.from_json(j, pset), space)
+        return [self.local.score_on(Program.from_json(j, pset), space, nets)
                 for j in self._programs[1][lo:hi]]
 
 
@@ -92,7 +96,9 @@ class RayExecutor:
     def set_sample(self, sample: Sample) -> None:
         self.sample = dict(sample)
 
-    def scores(self, programs: list[Program]) -> list[Scores]:
+    def scores(self, programs: list[Program], nets: int | None = None) -> list[Scores]:
+        """Per program its scores on every space of the sample, or the reason it is invalid;
+        ``nets``: score only the first ``nets`` networks of each space's sample (racing)."""
         spaces = list(self.sample)
         if not programs or not spaces:
             return [{} for _ in programs]
@@ -113,7 +119,7 @@ class RayExecutor:
             if sp is not None:
                 lo, hi = queues[sp].popleft()
                 sample = {s: self.sample[s] for s in homes[actor]}
-                ref = self.actors[actor].score.remote(sample, sp, box, lo, hi)
+                ref = self.actors[actor].score.remote(sample, sp, box, lo, hi, nets)
                 running[ref] = (actor, sp, lo, hi)
 
         for actor in range(len(self.actors)):

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from gpnas.cluster import HeadLost
+from gpnas.data.cluster import HeadLost
 from gpnas.config import RunConfig
 from gpnas.run.evolve import evolve
 from gpnas.run.prepare import prepare

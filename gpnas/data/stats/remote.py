@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gpnas.atomic import write_atomic
-from gpnas.cluster import RETRIES, connect, cpus, stream
+from gpnas.data.cluster import RETRIES, connect, cpus, stream
 from gpnas.data.stats.store import INDEX, SHARD_DIR, StatsStore
 from gpnas.errors import GpnasError
 
