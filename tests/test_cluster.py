@@ -5,6 +5,7 @@ import ast
 import importlib.util
 import os
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -41,6 +42,17 @@ def test_ray_is_imported_only_inside_functions():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] == "ray" for n in names), f
+
+
+def test_the_default_path_does_not_load_ray():
+    """Every command module and the whole run path import without Ray (`make run`)."""
+    code = ("import sys, gpnas.cli, gpnas.run, gpnas.run.ablation, gpnas.cli.supervise, "
+            "gpnas.evaluation.ray_backend, gpnas.data.stats.remote; "
+            "from gpnas.evaluation.executor import make_executor; "
+            "from gpnas.evaluation.engine import EngineConfig; "
+            "make_executor({}, EngineConfig()).close(); "
+            "assert 'ray' not in sys.modules, 'ray was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
 def test_executor_settings_are_checked():
