@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -97,3 +98,30 @@ def test_the_parent_reports_a_child_that_ray_ended():
     with pytest.raises(SystemExit) as stop:
         supervised(_fails, continue_with="-")  # the child printed its own one-line error
     assert stop.value.code == 2
+
+
+def test_a_store_shipped_to_a_node_is_checked_against_its_index(monkeypatch, tmp_path):
+    """A node without the store's path gets its files; a shard that arrives damaged is refused
+    and no copy is left for later workers."""
+    import dataclasses
+    import tempfile
+
+    from gpnas.data.stats import remote
+    from gpnas.data.stats.build import build_store
+
+    store = build_store(tmp_path / "s", "nb201-cifar10",
+                        ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"], [10.0],
+                        metric="test", progress=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "node"))
+    monkeypatch.setattr(remote, "connect", lambda: type("FakeRay", (), {"get": staticmethod(
+        lambda ref: ref)})())  # the object store holds the bytes themselves here
+    rels = ["stats.json"] + [rec["shard"] for rec in store.nets]
+    files = {rel: (store.path / rel).read_bytes() for rel in rels}
+    spec = remote.StoreSpec(str(tmp_path / "elsewhere"), remote.fingerprint(store.path), files)
+    damaged = dict(files, **{rels[1]: files[rels[1]][:-1] + b"x"})
+    with pytest.raises(GpnasError, match="arrived damaged"):
+        remote.open_store(dataclasses.replace(spec, files=damaged))
+    assert not remote.copies_dir().exists() or not any(remote.copies_dir().iterdir())
+    path, source = remote.open_store(spec)
+    assert source == "shipped" and (Path(path) / rels[1]).read_bytes() == files[rels[1]]
+    assert remote.open_store(spec) == (path, "copy")

@@ -63,7 +63,7 @@ class LocalEvaluation:
         task = self.tasks[space]
         if nets is not None and nets < task.n_nets:
             if (space, nets) not in self.prefixes:
-                self.prefixes[space, nets] = task.subset(range(nets))
+                self.prefixes[space, nets] = task.subset(range(nets))  # Task.prefix: issue 15
             task = self.prefixes[space, nets]
         try:
             return self.engine.net_scores(program, task)

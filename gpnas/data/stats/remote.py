@@ -15,6 +15,7 @@ workers that cannot read them.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -38,7 +39,8 @@ def _net_shard(job: dict, images) -> tuple[dict, bytes]:
     from gpnas.data.stats.build import _make_net
     from gpnas.threads import torch_threads
 
-    with tempfile.TemporaryDirectory(prefix="gpnas-shard-") as tmp, torch_threads(job.pop("threads")):
+    threads = job.pop("threads")
+    with tempfile.TemporaryDirectory(prefix="gpnas-shard-") as tmp, torch_threads(threads):
         (Path(tmp) / SHARD_DIR).mkdir()
         rec = _make_net(**dict(job, out=tmp), images=images)
         return rec, (Path(tmp) / rec["shard"]).read_bytes()
@@ -121,10 +123,21 @@ def open_store(spec: StoreSpec) -> tuple[str | None, str]:
     if not spec.files:
         return None, "missing"
     ray = connect()
+    index = ray.get(spec.files[INDEX])
+    if hashlib.sha256(index).hexdigest() != spec.fingerprint:
+        raise GpnasError(f"the index of statistics store {spec.path} arrived damaged")
+    digests = {rec["shard"]: rec.get("sha256") for rec in json.loads(index)["nets"]}
     tmp = copy.with_name(f".{copy.name}-{os.getpid()}-{secrets.token_hex(4)}")
     (tmp / SHARD_DIR).mkdir(parents=True)
+    (tmp / INDEX).write_bytes(index)
     for rel, ref in spec.files.items():  # one file in memory at a time
-        (tmp / rel).write_bytes(ray.get(ref))
+        if rel != INDEX:
+            data = ray.get(ref)
+            if digests.get(rel) and hashlib.sha256(data).hexdigest() != digests[rel]:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise GpnasError(f"the statistics shard {rel} of {spec.path} arrived damaged "
+                                 "(its SHA-256 differs from the index's)")
+            (tmp / rel).write_bytes(data)
     try:
         tmp.rename(copy)  # atomic: another worker of this node may have won the race
     except OSError:
