@@ -24,6 +24,9 @@ AGGREGATES = ("mean", "sum")
 #: ``to_scalar`` of a per-instance expression, as EZNAS; ``evolved`` -- the program is
 #: network-level (the ``network`` DSL extension): aggregation, depth and size terms are evolved
 AGGREGATIONS = ("paper", "evolved")
+#: where fitness scores, statistics and held-out tests are computed; auto: serial with one
+#: worker, else local processes; ray: Ray actors and tasks (``ray_address``, or a local Ray)
+EXECUTORS = ("auto", "serial", "process", "ray")
 #: environment variable naming the ground-truth directory (``--bench-dir``)
 BENCH_DIR_ENV = "GPNAS_BENCH_DIR"
 #: per-space fitness of a program (``gpnas.evaluation.fitness.FITNESS``)
@@ -96,6 +99,8 @@ class RunConfig:
     preset: str = "paper"  # the starting point of the configuration (see PRESETS)
     probe_nets: int = 2  # networks of the validity / equivalence probe
     workers: int = 1
+    executor: str = "auto"
+    ray_address: str | None = None  # a Ray cluster (host:port or auto); None: a local Ray
 
     def validate(self) -> "RunConfig":
         def need(cond: bool, msg: str) -> None:
@@ -130,6 +135,9 @@ class RunConfig:
         need(self.validation_nets >= 0, "validation_nets must be >= 0")
         need(self.preset in PRESETS, f"preset must be one of {tuple(PRESETS)}")
         need(set(self.references) <= set(REFERENCES), f"references must be among {REFERENCES}")
+        need(self.executor in EXECUTORS, f"executor must be one of {EXECUTORS}")
+        need(self.ray_address is None or self.executor == "ray",
+             "ray_address needs executor = ray")
         return self
 
     @property

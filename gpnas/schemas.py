@@ -28,9 +28,8 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       StringConstraints, ValidationError, create_model, model_validator)
 
-from gpnas.config import (AGGREGATES, AGGREGATIONS, BLOAT_CONTROLS, FITNESSES, ORDERS, PRESETS,
-                          REFERENCES, REPRESENTATIONS,
-                          TO_SCALARS, RunConfig)
+from gpnas.config import (AGGREGATES, AGGREGATIONS, BLOAT_CONTROLS, EXECUTORS, FITNESSES,
+                          ORDERS, PRESETS, REFERENCES, REPRESENTATIONS, TO_SCALARS, RunConfig)
 from gpnas.errors import GpnasError
 
 MAX_SEED = 2**32 - 1
@@ -87,6 +86,9 @@ Order = Literal[ORDERS]  # type: ignore[valid-type]
 ToScalar = Literal[TO_SCALARS]  # type: ignore[valid-type]
 Aggregate = Literal[AGGREGATES]  # type: ignore[valid-type]
 Aggregation = Literal[AGGREGATIONS]  # type: ignore[valid-type]
+Executor = Literal[EXECUTORS]  # type: ignore[valid-type]
+#: a Ray cluster's address: host:port, ray://host:port or auto
+RayAddress = Optional[Annotated[str, StringConstraints(min_length=1, max_length=255)]]
 Dsl = Annotated[list[Name], Field(max_length=16)]  # DSL extensions (checked against primitives)
 
 
@@ -151,6 +153,8 @@ RUN_RANGES: dict[str, Any] = {
     "preset": Literal[tuple(PRESETS)],  # type: ignore[valid-type]
     "probe_nets": Annotated[int, Field(ge=1, le=1000)],
     "workers": Processes,
+    "executor": Executor,
+    "ray_address": RayAddress,
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from gpnas.cli.options import opt
+from gpnas.cli.supervise import supervised
 from gpnas.console import err
 from gpnas.errors import GpnasError
 
@@ -26,6 +27,11 @@ def ablate_command(
     population: int = opt(None, "--population", help="Population [default: 50]"),
     test_nets: int = opt(None, "--test-nets", help="Held-out test networks per space "
                           "[default: 200]"),
+    workers: int = opt(None, "--workers", help="Evaluation processes or Ray actors (see gpnas "
+                        "run)"),
+    executor: str = opt(None, "--executor", help="auto | serial | process | ray (see gpnas run)"),
+    ray_address: str = opt(None, "--ray-address", help="Ray cluster for --executor ray "
+                            "[default: a local Ray]"),
     config: str = opt(None, "--config", help="TOML/JSON file of run configuration keys"),
     out: str = typer.Option("runs/ablation", "--out", help="Ablation directory (re-running "
                             "resumes unfinished runs)"),
@@ -37,7 +43,6 @@ def ablate_command(
     space, program size / effective length, invalid rate, evaluations/s, wall time),
     ablation.json and ablation.png.
     """
-    from gpnas.run.ablation import run_ablation, to_markdown
     from gpnas.config import RunConfig
     from gpnas.schemas import Repeats, check_option
 
@@ -47,7 +52,8 @@ def ablate_command(
         raise GpnasError(f"--reprs: give at least one variant (tree, sequential, "
                          f"sequential-introns), got {reprs!r}")
     flags = {"spaces": space, "bench_dir": bench_dir, "generations": generations,
-             "population": population, "test_nets": test_nets}
+             "population": population, "test_nets": test_nets, "workers": workers,
+             "executor": executor, "ray_address": ray_address}
     cfg = RunConfig.from_sources(config, flags)
     max_evaluations = max_seconds = None
     if budget:
@@ -63,7 +69,17 @@ def ablate_command(
             raise GpnasError(f"--budget must be positive and finite, not {budget!r}")
         if cfg.generations == RunConfig().generations and generations is None:
             cfg.generations = 10_000  # the budget ends the runs
-    summary = run_ablation(cfg, variants, list(range(seeds)), Path(out), max_evaluations,
-                           max_seconds, progress=not quiet)
+    work = (cfg, variants, list(range(seeds)), Path(out), max_evaluations, max_seconds, quiet)
+    if cfg.executor == "ray":
+        supervised(_ablate, *work, continue_with="the same `gpnas ablate` command")
+    else:
+        _ablate(*work)
+
+
+def _ablate(cfg, variants, seeds, out, max_evaluations, max_seconds, quiet) -> None:
+    from gpnas.run.ablation import run_ablation, to_markdown
+
+    summary = run_ablation(cfg, variants, seeds, out, max_evaluations, max_seconds,
+                           progress=not quiet)
     print(to_markdown(summary))
     err.print(f"ablation written to {out}/ablation.md, ablation.json, ablation.png")

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from gpnas.cli.options import opt
+from gpnas.cli.supervise import supervised
 from gpnas.console import out
 from gpnas.errors import GpnasError
 
@@ -60,7 +61,12 @@ def run_command(
                           "the same networks: params, flops, naswot, jacov, swap, meco"),
     bloat: str = opt(None, "--bloat", help="Bloat control: parsimony | double-tournament | none "
                       "[default: parsimony]"),
-    workers: int = opt(None, "--workers", help="Local evaluation processes [default: 1]"),
+    workers: int = opt(None, "--workers", help="Evaluation processes, or with --executor ray "
+                        "Ray actors [default: 1; ray: one per cluster CPU]"),
+    executor: str = opt(None, "--executor", help="auto | serial | process | ray [default: auto: "
+                         "serial with one worker, else processes]; on --resume it may change"),
+    ray_address: str = opt(None, "--ray-address", help="Ray cluster to use with --executor ray "
+                            "(host:port or auto) [default: start a local Ray]"),
     seed: int = opt(None, "--seed", help="Seed of the run [default: 0]"),
     out: str = opt(None, "--out", help="Run directory [default: runs/<repr>-<spaces>-s<seed>]"),
     resume: str = opt(None, "--resume", help="Continue the interrupted run in this directory"),
@@ -72,11 +78,11 @@ def run_command(
 
     Writes config, per-generation log, checkpoints, results.json and plots to the run
     directory; --resume continues an interrupted run exactly (search or held-out test), with its
-    own configuration: of the other flags only --workers may change.  One process writes a run
-    directory at a time.
+    own configuration: of the other flags only --workers, --executor and --ray-address may
+    change.  One process writes a run directory at a time.
     """
+    from gpnas.data.cluster import require_ray
     from gpnas.config import FLAGS, RunConfig
-    from gpnas.run import execute
     from gpnas.run.rundir import RunDir
 
     flags = {"repr": repr_, "spaces": space, "bench_dir": bench_dir, "metric": metric,
@@ -86,7 +92,8 @@ def run_command(
              "aggregation": aggregation, "cross_batch": cross_batch, "preset": preset,
              "fitness": fitness, "rungs": rungs, "validation_nets": validation_nets,
              "dedup": dedup, "seed_programs": seed_programs, "references": references,
-             "workers": workers, "seed": seed}
+             "workers": workers, "executor": executor,
+             "ray_address": ray_address, "seed": seed}
     if resume:
         if config or (out and Path(out) != Path(resume)):
             raise GpnasError("--resume continues a run with its own configuration: --config "
@@ -95,20 +102,35 @@ def run_command(
         with rundir.lock():
             cfg = _resumed_config(rundir.run_config(), flags, FLAGS)
             rundir.checkpoint(), rundir.test_progress()  # every file checked before any work
-            results = execute(cfg, rundir, resume=True, progress=not quiet,
-                              seeds=load_seeds(cfg.seed_programs))
+            _execute(cfg, rundir, True, not quiet)
     else:
         cfg = RunConfig.from_sources(config, flags)
+        if cfg.executor == "ray":
+            require_ray()  # before the run directory is made
         rundir = RunDir(out or _fresh_run_path(cfg)).make()
         with rundir.lock():
             rundir.create(cfg.to_dict())
-            results = execute(cfg, rundir, resume=False, progress=not quiet,
-                              seeds=load_seeds(cfg.seed_programs))
-    _print_results(results, rundir.path)
+            _execute(cfg, rundir, False, not quiet)
 
 
-#: settings that a resumed run may change: they do not change its results
-RESUME_SAFE = ("workers",)
+def _execute(cfg, rundir, resume: bool, progress: bool) -> None:
+    """The run; on Ray in a supervised child (it inherits this process's lock of the run)."""
+    if cfg.executor == "ray":
+        supervised(_work, cfg, rundir, resume, progress,
+                   continue_with=f"`gpnas run --resume {rundir.path}` (with --executor serial "
+                   "or process: without the cluster)")
+    else:
+        _work(cfg, rundir, resume, progress)
+
+
+def _work(cfg, rundir, resume: bool, progress: bool) -> None:
+    from gpnas.run import execute
+
+    _print_results(execute(cfg, rundir, resume=resume, progress=progress), rundir.path)
+
+
+#: settings that a resumed run may change: where the work runs does not change its results
+RESUME_SAFE = ("workers", "executor", "ray_address")
 
 
 def _resumed_config(cfg, flags: dict, names: dict):
@@ -126,7 +148,10 @@ def _resumed_config(cfg, flags: dict, names: dict):
                          f"run has {_show(getattr(cfg, k))})" for k in differ)
         raise GpnasError(f"--resume keeps the run's configuration, and {said} differ from it; "
                          f"only {', '.join('--' + k for k in RESUME_SAFE)} may change")
-    return replace(cfg, **{k: v for k, v in given.items() if k in RESUME_SAFE}).validate()
+    safe = {k: v for k, v in given.items() if k in RESUME_SAFE}
+    if safe.get("executor", "ray") != "ray":
+        safe.setdefault("ray_address", None)  # moved off the cluster
+    return replace(cfg, **safe).validate()
 
 
 def _show(value) -> str:

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from gpnas.cli.options import bench_dir_option, images_option
+from gpnas.cli.supervise import supervised
 from gpnas.console import err, out
 from gpnas.errors import GpnasError
 
@@ -61,11 +62,17 @@ def build(
                                 "more cores)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes (the store is the same "
                              "as with one)."),
+    executor: str = typer.Option("auto", "--executor", help="auto | serial | process | ray: "
+                                 "Ray tasks on a cluster (--ray-address) or a local Ray; auto "
+                                 "and process use --jobs processes."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for "
+                                              "--executor ray (host:port or auto)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Collect the statistics of networks of a space into a store (resumable)."""
+    from gpnas.data.cluster import require_ray
+    from gpnas.config import EXECUTORS
     from gpnas.data.spaces import get_space
-    from gpnas.data.stats.build import build_store
     from gpnas.schemas import BatchSize, CrossBatch, Processes, Seed, check_option
 
     sp = get_space(space)
@@ -76,6 +83,11 @@ def build(
                               ("--threads", threads, Processes), ("--jobs", jobs, Processes),
                               ("--cross-batch", cross_batch, CrossBatch)):
         check_option(flag, value, kind)
+    if executor not in EXECUTORS or (ray_address and executor != "ray"):
+        raise GpnasError(f"--executor must be one of {', '.join(EXECUTORS)}; --ray-address "
+                         "needs --executor ray")
+    if executor == "ray":
+        require_ray()
     bench = _benchmark_or_none(sp.name, bench_dir, metric, required=nets is not None)
     if nets is not None:
         archs, acc = bench.sample(nets, seed if sample_seed is None else sample_seed)
@@ -95,14 +107,26 @@ def build(
             if missing:
                 err.print(f"[yellow]note:[/] {len(missing)} architecture(s) not in "
                           f"{bench.source}; their accuracy is unknown")
-    store = build_store(out_dir, sp.name, archs, acc, metric=metric_name,
-                        batch_size=batch_size, seed=seed, order=order, images_path=images,
-                        dtype=dtype, progress=not quiet, threads=threads,
-                        jobs=jobs, cross_batch=cross_batch)
+    work = (out_dir, sp.name, archs, acc, dict(
+        metric=metric_name, batch_size=batch_size, seed=seed, order=order, images_path=images,
+        dtype=dtype, progress=not quiet, threads=threads, jobs=1 if executor == "serial" else jobs,
+        cross_batch=cross_batch))
+    if executor == "ray":
+        supervised(_build, *work, True, ray_address, continue_with="the same command")
+    else:
+        _build(*work)
+
+
+def _build(out_dir, space, archs, acc, options, on_ray=False, ray_address=None) -> None:
+    from gpnas.data.stats.build import build_store
+    from gpnas.data.stats.remote import ray_runner
+
+    runner = ray_runner(ray_address) if on_ray else None
+    store = build_store(out_dir, space, archs, acc, runner=runner, **options)
     inst = store.instances()
     err.print(f"store {store.path}: {len(store)} networks of {store.space} "
               f"({min(inst)}..{max(inst)} instances), {store.disk_bytes() / 2**20:.1f} MiB, "
-              f"metric {metric_name}")
+              f"metric {options['metric']}")
 
 
 def info_dict(store, problems: list[str]) -> dict:

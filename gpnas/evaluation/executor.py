@@ -1,8 +1,9 @@
 """Executors: where program scores are computed.
 
 The search talks to an executor only through :meth:`Executor.set_sample` and
-:meth:`Executor.scores`, so a distributed backend is one more class here.  Both executors read
-the statistics stores by path (memory-mapped), so workers share the page cache, not copies.
+:meth:`Executor.scores`; the Ray backend is :class:`gpnas.evaluation.ray_backend.RayExecutor`.
+The local executors read the statistics stores by path (memory-mapped), so workers share the
+page cache, not copies.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class LocalEvaluation:
         self.engine = Engine(full_primitive_set(), engine_config)
         self.dtype = dtype
         self.tasks: dict[str, Task] = {}
+        self.prefixes: dict[tuple[str, int], Task] = {}  # (space, nets) -> first nets networks
         self.sample: Sample = {}
 
     def set_sample(self, sample: Sample) -> None:
@@ -51,25 +53,30 @@ class LocalEvaluation:
             return
         self.tasks = {sp: Task.from_store(self.stores[sp], ids, dtype=self.dtype, lazy=True)
                       for sp, ids in sample.items()}
-        self.prefixes: dict[tuple[str, int], Task] = {}
+        self.prefixes = {}
         self.sample = dict(sample)
         self.engine.cache.clear()
 
-    def _prefix(self, space: str, nets: int) -> Task:
-        key = (space, nets)
-        if key not in self.prefixes:
-            self.prefixes[key] = self.tasks[space].prefix(nets)
-        return self.prefixes[key]
-
     def score(self, program: Program, nets: int | None = None) -> Scores:
         out = {}
-        for sp, task in self.tasks.items():
-            try:
-                out[sp] = self.engine.net_scores(program, task if nets is None else
-                                                 self._prefix(sp, nets))
-            except InvalidProgram as exc:
-                return f"{sp}: {exc.reason}"
+        for sp in self.tasks:
+            out[sp] = self.score_on(program, sp, nets)
+            if isinstance(out[sp], str):
+                return out[sp]
         return out
+
+    def score_on(self, program: Program, space: str, nets: int | None = None) -> np.ndarray | str:
+        """Scores on one space of the sample (``nets``: on its first ``nets`` networks only), or
+        the reason the program is invalid there."""
+        task = self.tasks[space]
+        if nets is not None and nets < task.n_nets:
+            if (space, nets) not in self.prefixes:
+                self.prefixes[space, nets] = task.prefix(nets)
+            task = self.prefixes[space, nets]
+        try:
+            return self.engine.net_scores(program, task)
+        except InvalidProgram as exc:
+            return f"{space}: {exc.reason}"
 
 
 class SerialExecutor:
@@ -128,7 +135,14 @@ class ProcessExecutor:
 
 
 def make_executor(stores: dict[str, str], engine_config: EngineConfig, workers: int = 1,
-                  dtype: torch.dtype = torch.float32):
-    if workers <= 1:
+                  dtype: torch.dtype = torch.float32, executor: str = "auto",
+                  ray_address: str | None = None):
+    """The executor named by a run's ``executor`` setting (``gpnas.config.EXECUTORS``);
+    ``dtype``: how local executors hold the sample's statistics."""
+    if executor == "ray":
+        from gpnas.evaluation.ray_backend import RayExecutor
+
+        return RayExecutor(stores, engine_config, workers if workers > 1 else None, ray_address)
+    if executor == "serial" or (executor == "auto" and workers <= 1):
         return SerialExecutor(stores, engine_config, dtype)
     return ProcessExecutor(stores, engine_config, workers, dtype)

@@ -53,18 +53,51 @@ def _blocks(space, archs, batch_size, seed, order, cross_batch, workers, block):
             yield [_as_tensors(net) for net in ready]
 
 
+def score_block(programs: list[Program], engine: Engine, task: Task,
+                skip: set[int] = frozenset()) -> list[np.ndarray | str | None]:
+    """Each program's scores on one block of networks, or the reason it is invalid (None for
+    the positions in ``skip``)."""
+    out: list[np.ndarray | str | None] = []
+    for i, p in enumerate(programs):
+        try:
+            out.append(None if i in skip else engine.net_scores(p, task))
+        except InvalidProgram as exc:
+            out.append(exc.reason)
+    engine.cache.clear()
+    return out
+
+
+def _local_results(programs, engine, space, archs, accuracy, batch_size, seed, order,
+                   cross_batch, workers, block, invalid):
+    """Per block, in order: :func:`score_block` here, on statistics collected by workers."""
+    blocks = _blocks(space, archs, batch_size, seed, order, cross_batch,
+                     min(workers, len(archs)), block)
+    try:
+        for start, per_net in zip(range(0, len(archs), block), blocks):
+            task = Task.from_instances(space, per_net, accuracy[start: start + len(per_net)])
+            yield score_block(programs, engine, task,
+                              {i for i, r in enumerate(invalid) if r is not None})
+    finally:
+        blocks.close()
+
+
 def score_heldout(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
                   engine: Engine, *, batch_size: int = 1, seed: int = 0, order: str = "rcb",
                   progress: bool = True, block: int = HELDOUT_BLOCK, workers: int | None = None,
                   cross_batch: int = 0, done: tuple[int, list, list] | None = None,
-                  on_block=None) -> list[dict]:
+                  on_block=None, runner=None) -> list[dict]:
     """Per program: kendall, spearman, n, invalid (reason or None) and the scores.
     ``cross_batch``: collect the cross-sample statistics too (a batch of that many images).
 
     Resumable: ``on_block(n, scores, invalid)`` is called after each block with the number of
     networks scored so far, every program's scores of them and the invalid reasons; ``done``,
     such a triple saved earlier (``n`` a multiple of ``block``), skips those networks.  Blocks
-    are the same as in an uninterrupted test, so the results are too."""
+    are the same as in an uninterrupted test, so the results are too.
+
+    ``runner(programs, engine, space, blocks, batch_size=, seed=, order=, cross_batch=, skip=)``,
+    where ``blocks`` lists (archs, accuracies) of consecutive blocks and ``skip`` the programs
+    already invalid, replaces the local worker processes: it yields :func:`score_block`'s list
+    for each block, in order (e.g. :func:`gpnas.evaluation.ray_backend.heldout_runner`)."""
     accuracy = np.asarray(accuracy, dtype=float)
     workers = (os.cpu_count() or 1) if workers is None else workers
     scores = [np.full(len(archs), np.nan) for _ in programs]
@@ -74,25 +107,33 @@ def score_heldout(programs: list[Program], space: str, archs: list[str], accurac
         first, old_scores, invalid = done[0], done[1], list(done[2])
         for s, old in zip(scores, old_scores):
             s[:first] = old[:first]
+    starts = range(first, len(archs), block)
     with progress_bar(progress) as bar:
         job = bar.add_task(f"testing on {len(archs)} {space} networks", total=len(archs),
                            completed=first)
-        blocks = _blocks(space, archs[first:], batch_size, seed, order, cross_batch,
-                         max(1, min(workers, len(archs) - first)), block)
-        for start, per_net in zip(range(first, len(archs), block), blocks):
-            count = len(per_net)
-            task = Task.from_instances(space, per_net, accuracy[start: start + count])
-            for i, p in enumerate(programs):
-                if invalid[i] is None:
-                    try:
-                        scores[i][start: start + count] = engine.net_scores(p, task)
-                    except InvalidProgram as exc:
-                        invalid[i] = exc.reason
-            engine.cache.clear()
-            bar.advance(job, count)
-            if on_block is not None:
-                on_block(start + count, [s[: start + count] for s in scores], invalid)
-        blocks.close()
+        if runner is None:
+            results = _local_results(programs, engine, space, archs[first:], accuracy[first:],
+                                     batch_size, seed, order, cross_batch, workers, block,
+                                     invalid)
+        else:
+            results = runner(programs, engine, space,
+                             [(archs[i: i + block], accuracy[i: i + block]) for i in starts],
+                             batch_size=batch_size, seed=seed, order=order,
+                             cross_batch=cross_batch,
+                             skip={i for i, r in enumerate(invalid) if r is not None})
+        try:
+            for start, per_program in zip(starts, results):
+                count = min(block, len(archs) - start)
+                for i, r in enumerate(per_program):
+                    if invalid[i] is None and isinstance(r, str):
+                        invalid[i] = r
+                    elif invalid[i] is None and r is not None:
+                        scores[i][start: start + count] = r
+                bar.advance(job, count)
+                if on_block is not None:
+                    on_block(start + count, [s[: start + count] for s in scores], invalid)
+        finally:
+            results.close()
     out = []
     for i in range(len(programs)):
         row = {"n": len(archs), "invalid": invalid[i], "kendall": None, "spearman": None,

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from gpnas.data.cluster import HeadLost
 from gpnas.config import RunConfig
 from gpnas.run.evolve import evolve
 from gpnas.run.prepare import prepare
@@ -15,6 +16,10 @@ def execute(cfg: RunConfig, rundir: RunDir, resume: bool = False, progress: bool
             seeds: dict | None = None) -> dict:
     """Run (or resume) the search in ``rundir``, test the winners and write the results;
     ``seeds``: programs (name -> IR) that open the first generation."""
-    data = prepare(cfg, progress)
-    outcome = evolve(cfg, rundir, data, resume, progress, seeds=seeds)
-    return test_and_report([outcome], data, progress)[0]
+    try:
+        data = prepare(cfg, progress)
+        outcome = evolve(cfg, rundir, data, resume, progress, seeds=seeds)
+        return test_and_report([outcome], data, progress)[0]
+    except HeadLost as exc:
+        raise HeadLost(exc.head, f"`gpnas run --resume {rundir.path}` (with --executor serial "
+                       "or process: without the cluster)") from None

@@ -41,7 +41,7 @@ def evolve(cfg: RunConfig, rundir: RunDir, data: dict[str, SpaceData], resume: b
     first = sorted(cfg.spaces)[0]
     probe = Task.from_store(data[first].store, data[first].store_ids[: cfg.probe_nets])
     executor = make_executor({sp: str(data[sp].store.path) for sp in cfg.spaces}, ecfg,
-                             cfg.workers)
+                             cfg.workers, executor=cfg.executor, ray_address=cfg.ray_address)
     evaluator = Evaluator(executor, Engine(full_primitive_set(), ecfg), probe,
                           {sp: (data[sp].store_ids, data[sp].bench.accuracy[data[sp].pool],
                                 data[sp].sizes) for sp in cfg.spaces},

@@ -13,6 +13,7 @@ from gpnas.console import err
 from gpnas.data.groundtruth import Benchmark, load_benchmark
 from gpnas.data.spaces import get_space
 from gpnas.data.stats.build import build_store
+from gpnas.data.stats.remote import ray_runner
 from gpnas.data.stats.store import StatsStore
 from gpnas.errors import GpnasError
 from gpnas.schemas import path_name
@@ -67,7 +68,8 @@ def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
         rows = np.concatenate([pool, validation])
         store = build_store(path, space, [bench.archs[i] for i in rows], bench.accuracy[rows],
                             metric=bench.metric, batch_size=cfg.batch_size, seed=cfg.stats_seed,
-                            order=cfg.order, progress=progress, cross_batch=cfg.cross_batch)
+                            order=cfg.order, progress=progress, cross_batch=cfg.cross_batch,
+                            runner=ray_runner(cfg.ray_address) if cfg.executor == "ray" else None)
         where, canonical = store.arch_index(), get_space(space).canonical
         ids = np.array([where[canonical(bench.archs[i])] for i in rows], dtype=int)
         out[space] = SpaceData(bench, pool, test, store, ids[:len(pool)], validation,

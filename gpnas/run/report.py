@@ -15,6 +15,7 @@ from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
 from gpnas.evaluation.fitness import kendall
 from gpnas.evaluation.heldout import HELDOUT_BLOCK, score_heldout
 from gpnas.evaluation.task import Task
+from gpnas.evaluation.ray_backend import heldout_runner
 from gpnas.errors import GpnasError
 from gpnas.run.evolve import Outcome
 from gpnas.run.plots import fitness_curve, score_scatter
@@ -108,6 +109,7 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
     spaces = sorted({sp for o in outcomes for sp in o.cfg.spaces})
     tested = programs + [dsl_program(n) for n in in_dsl]  # the DSL references ride along
     shares = _shares(cands, len(in_dsl))
+    runner = heldout_runner(cfg0.ray_address) if cfg0.executor == "ray" else None
     saved = [o.rundir.test_progress() for o in outcomes]
     tested_all, references = {}, {}
     for sp in spaces:
@@ -128,7 +130,8 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
             tested, sp, archs, acc, Engine(pset, EngineConfig.of(cfg0)),
             batch_size=cfg0.batch_size, seed=cfg0.stats_seed, order=cfg0.order,
             progress=progress, cross_batch=cross_batch,
-            done=_done(saved, shares, tested, sp, archs_sha, len(archs)), on_block=on_block)
+            done=_done(saved, shares, tested, sp, archs_sha, len(archs)), on_block=on_block,
+            runner=runner)
         tested_all[sp] = res[:len(programs)]
         references[sp] = dict(zip(in_dsl, res[len(programs):]))
         references[sp].update(_baseline_references(

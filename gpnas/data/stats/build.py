@@ -119,17 +119,21 @@ def _images(space: str, batch_size: int, seed: int, images_path: str | None) -> 
 
 
 def _collect_net(space: str, arch: str, batch_size: int, seed: int, order: str,
-                 images_path: str | None, cross_batch: int):
+                 images_path: str | None, cross_batch: int, images: dict | None = None):
     """(instances, what the trace found, per-network tensors) of one network: the batch-1 (or
     ``batch_size``) statistics, and with ``cross_batch`` the cross-sample statistics of a batch
-    of that many images (:mod:`.cross`) added to every instance."""
+    of that many images (:mod:`.cross`) added to every instance.  ``images``: the image batches
+    by size, when the caller has them (default: read from ``images_path``)."""
     sp = get_space(space)
     model = sp.build(sp.canonical(arch), seed=seed)
-    images = _images(sp.name, int(batch_size), int(seed), images_path)
-    instances, info = collect_with_info(model, images, seed=seed, order=order)
+
+    def batch_of(n: int) -> torch.Tensor:
+        return images[n] if images else _images(sp.name, int(n), int(seed), images_path)
+
+    instances, info = collect_with_info(model, batch_of(batch_size), seed=seed, order=order)
     if not cross_batch:
         return instances, info, {}
-    batch = _images(sp.name, int(cross_batch), int(seed), images_path)
+    batch = batch_of(cross_batch)
     cross, network, convs = collect_cross(model, batch, seed=seed, order=order)
     if convs != info.convs:
         raise GpnasError(f"{space} {arch}: the cross-sample pass found other instances than the "
@@ -158,7 +162,7 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
                 metric: str, batch_size: int = 1, seed: int = 0, order: str = "rcb",
                 images_path: str | Path | None = None, dtype: str = "float16",
                 progress: bool = True, threads: int | None = 1, jobs: int = 1,
-                cross_batch: int = 0, verify: bool = True) -> StatsStore:
+                cross_batch: int = 0, verify: bool = True, runner=None) -> StatsStore:
     """Create or extend the store ``out`` with the statistics of ``archs``.
 
     ``accuracies``: one per arch (percent; NaN/None = unknown), or None.  Networks already in the
@@ -174,7 +178,9 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
     is).  The default is 1: batch-1 convolutions of 32x32 images gain nothing from threads, and on
     a busy machine OpenMP threads that wait for each other made collection 20-40x slower.
     ``jobs`` > 1 collects in that many worker processes (each with ``threads`` threads); the
-    results, and the store, are the same as with one.
+    results, and the store, are the same as with one.  ``runner(jobs_list, jobs, threads)``
+    replaces the local job runner (records in job order, shards written), e.g.
+    :func:`gpnas.data.stats.remote.ray_runner`.
 
     ``verify``: check the SHA-256 of the shards of ``archs`` already in the store (each shard
     once per process while it is unchanged on disk) and rebuild those that differ.  One build
@@ -221,12 +227,12 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
         return _build_locked(out, sp, settings, wanted, verify=verify, metric=metric,
                              batch_size=batch_size, seed=seed, order=order,
                              images_path=images_path, dtype=dtype, progress=progress,
-                             threads=threads, jobs=jobs)
+                             threads=threads, jobs=jobs, runner=runner)
 
 
 def _build_locked(out: Path, sp, settings: dict, wanted: dict[str, float | None], *, verify,
                   metric, batch_size, seed, order, images_path, dtype, progress, threads,
-                  jobs) -> StatsStore:
+                  jobs, runner) -> StatsStore:
     """:func:`build_store` holding the store's lock."""
     if (out / INDEX).exists():
         store = StatsStore(out, check_shards=False)
@@ -287,7 +293,7 @@ def _build_locked(out: Path, sp, settings: dict, wanted: dict[str, float | None]
     with progress_bar(progress, transient=False) as bar, torch_threads(threads):
         task = bar.add_task(f"stats {sp.name}", total=len(jobs_list))
         try:
-            for done, rec in enumerate(_run_jobs(jobs_list, jobs, threads), start=1):
+            for done, rec in enumerate((runner or _run_jobs)(jobs_list, jobs, threads), start=1):
                 if rec["id"] < len(nets):
                     nets[rec["id"]] = rec
                 else:
@@ -303,11 +309,12 @@ def _build_locked(out: Path, sp, settings: dict, wanted: dict[str, float | None]
 
 
 def _make_net(*, space, arch, acc, net_id, metric, batch_size, seed, order, images_path, dtype,
-              settings, rel, out) -> dict:
-    """Build and collect one network and write its shard; its record."""
+              settings, rel, out, images=None) -> dict:
+    """Build and collect one network and write its shard; its record.  ``images``: the image
+    batches by size, when the caller has them (default: read from ``images_path``)."""
     t = time.monotonic()
     instances, info, network = _collect_net(space, arch, batch_size, seed, order, images_path,
-                                            int(settings.get("cross_batch", 0)))
+                                            int(settings.get("cross_batch", 0)), images)
     rec = {"id": net_id, "space": space, "arch": arch, "accuracy": acc, "metric": metric,
            "seed": seed, "batch_size": batch_size, "order": order, "instances": len(instances),
            "sep_instances": info.n_sep, "threads": torch.get_num_threads()}
