@@ -126,7 +126,8 @@ def _search(executor, store, close=True):
     cfg = RunConfig(spaces=["a", "b"], generations=2, population=6, evolution_nets=6,
                     sample_nets=4, max_depth=4, seed=3).validate()
     acc = store.accuracies()
-    pools = {"a": (np.arange(6), acc), "b": (np.arange(6), acc[[1, 0, 3, 2, 5, 4]])}
+    pools = {"a": (np.arange(6), acc, np.ones(6)),
+             "b": (np.arange(6), acc[[1, 0, 3, 2, 5, 4]], np.ones(6))}
     rep = TreeRepresentation(PSET, cfg.min_depth, cfg.max_depth, cfg.max_height)
     ev = Evaluator(executor, Engine(PSET), Task.from_store(store, [0, 1]), pools)
     try:

@@ -49,7 +49,7 @@ def run_ablation(base: RunConfig, variants: list[str], seeds: list[int], out: Pa
                 cfg = replace(base, seed=seed, **VARIANTS[variant]).validate()
                 rundir = held.enter_context(RunDir(out / f"{variant}-s{seed}").make().lock())
                 resume = rundir.checkpoint() is not None
-                if resume and rundir.config() != cfg.to_dict():
+                if resume and rundir.run_config() != cfg:  # keys added since: their defaults
                     raise GpnasError(f"{rundir.path} holds a run with another configuration; "
                                      "use another --out for these settings")
                 if not resume:
