@@ -1,8 +1,10 @@
-"""torch's intra-op thread count, set for a block of work and restored after it."""
+"""torch's intra-op thread count, set for a block of work and restored after it; the cores this
+process may use."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterator
 
 import torch
@@ -23,3 +25,10 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def available_cores() -> int:
+    """The number of CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
