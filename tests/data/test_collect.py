@@ -360,12 +360,14 @@ def test_fused_pass_gives_the_three_passes_bit_for_bit(space, arch, order):
     sp = get_space(space)
     model = sp.build(arch, seed=0)
     x = sample_images(sp, 1, 0)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
     three, info3 = collect_with_info(model, x, seed=5, order=order)
     fused, info1 = collect_with_info(model, x, seed=5, order=order, fused=True)
     assert info1 == info3
     _same(fused, three)
-    # the model's layers are themselves again
+    # the model is as it was: its own layers, weights and running statistics
     assert not any("forward" in vars(m) for m in model.modules())
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
 
 
 class _WithDropout(_Tiny):
