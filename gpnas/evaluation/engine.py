@@ -33,8 +33,12 @@ from representations.ir import Program
 
 from gpnas.config import AGGREGATES
 from gpnas.evaluation.task import Task, shape_of
-from gpnas.threads import torch_threads
+from gpnas.threads import keep_freed_memory, torch_threads
 
+
+
+#: ops whose value depends only on their argument's shape: the argument is not computed
+SHAPE_ONLY = frozenset({"ones_like", "zeros_like", "numel"})
 
 
 class InvalidProgram(Exception):
@@ -113,6 +117,7 @@ class Engine:
         self.profile = profile
         self.op_seconds: dict[str, float] = defaultdict(float)  # by op kind, when profiling
         self.threads = self.config.threads or torch.get_num_threads()
+        keep_freed_memory()  # block-sized temporaries: no page faults (see there)
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self._lock = threading.Lock()
 
@@ -242,6 +247,14 @@ class Engine:
                 last_use[a] = i
         for o in outputs:
             last_use[o] = len(nodes)  # never freed
+        # values needed: ones_like / zeros_like / numel read only their argument's shape
+        needed = [False] * len(nodes)
+        for o in outputs:
+            needed[o] = True
+        for i in reversed(need):
+            if needed[i] and nodes[i].op not in SHAPE_ONLY:
+                for a in nodes[i].args:
+                    needed[a] = True
         subtree_cost = [0.0] * len(nodes)
         values: list[torch.Tensor | None] = [None] * len(nodes)
         for i in need:
@@ -253,11 +266,15 @@ class Engine:
             else:
                 op = self.pset[node.op]
                 subtree_cost[i] = op.cost + sum(subtree_cost[a] for a in node.args)
+                if not needed[i]:
+                    continue
                 ckey = (uid, gi, bi, keys[i])
                 with self._lock:
                     v = self.cache.get(ckey)
                 if v is None:
-                    args = [values[a] for a in node.args]
+                    args = [values[a] if values[a] is not None else
+                            torch.empty(self._shape(group, rows, nodes[a].type))
+                            for a in node.args]
                     if self.profile:
                         t0 = time.perf_counter()
                         v = op.fn(*args)
@@ -273,6 +290,15 @@ class Engine:
                         values[a] = None
             values[i] = v
         return [values[o] if reduce is None else reduce(values[o]) for o in outputs]
+
+    def _shape(self, group, rows: slice, type_: str) -> tuple[int, ...]:
+        """The shape of a value of ``type_`` in this block (that of its terminals)."""
+        n = len(range(*rows.indices(int(group.net.numel()))))
+        if type_ == SCALAR:
+            return (n,)
+        name = next(k for k, t in self.pset.terminals.items()
+                    if t == type_ and k in getattr(group.tensors, "shapes", group.tensors))
+        return (n, *shape_of(group, name)[1:])
 
 
 def _aggregated(program: Program) -> list[int]:
