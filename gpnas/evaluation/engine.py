@@ -32,13 +32,10 @@ from primitives import NET, NETWORK_TYPES, SCALAR, TO_SCALAR, PrimitiveSet
 from representations.ir import Program
 
 from gpnas.config import AGGREGATES
+from gpnas.evaluation.plan import Plan, plan
 from gpnas.evaluation.task import Task, shape_of
 from gpnas.threads import keep_freed_memory, torch_threads
 
-
-
-#: ops whose value depends only on their argument's shape: the argument is not computed
-SHAPE_ONLY = frozenset({"ones_like", "zeros_like", "numel"})
 
 
 class InvalidProgram(Exception):
@@ -197,7 +194,9 @@ class Engine:
         block's value passed through ``reduce`` when given; one pass over the blocks."""
         jobs = [(gi, bi, group, rows) for gi, group in enumerate(task.groups)
                 for bi, rows in enumerate(self._blocks(group))]
-        run = lambda job: self._run_block(program, outputs, task.uid, *job, reduce)  # noqa: E731
+        steps = plan(program, outputs)
+        run = lambda job: self._run_block(program, steps, outputs, task.uid, *job,  # noqa: E731
+                                          reduce)
         # blocks run in parallel threads, each op on one core (intra-op threads on top of them
         # oversubscribe the cores)
         with torch.no_grad(), torch_threads(1):
@@ -237,8 +236,8 @@ class Engine:
                 values[i] = v
         return values
 
-    def _run_block(self, program: Program, outputs: list[int], uid: int, gi: int, bi: int,
-                   group, rows: slice, reduce=None) -> list[torch.Tensor]:
+    def _run_block(self, program: Program, steps: Plan, outputs: list[int], uid: int, gi: int,
+                   bi: int, group, rows: slice, reduce=None) -> list[torch.Tensor]:
         nodes, keys = program.nodes, program.keys
         need = _ancestors(program, outputs)
         last_use = [0] * len(nodes)
@@ -247,49 +246,51 @@ class Engine:
                 last_use[a] = i
         for o in outputs:
             last_use[o] = len(nodes)  # never freed
-        # values needed: ones_like / zeros_like / numel read only their argument's shape
-        needed = [False] * len(nodes)
-        for o in outputs:
-            needed[o] = True
-        for i in reversed(need):
-            if needed[i] and nodes[i].op not in SHAPE_ONLY:
-                for a in nodes[i].args:
-                    needed[a] = True
         subtree_cost = [0.0] * len(nodes)
         values: list[torch.Tensor | None] = [None] * len(nodes)
         for i in need:
             node = nodes[i]
+            if node.op is not None:
+                subtree_cost[i] = (self.pset[node.op].cost
+                                   + sum(subtree_cost[a] for a in node.args))
+            if not steps.needed[i]:
+                continue
             if node.op is None:
                 v = group.tensors[node.name][rows]
                 if v.dtype != torch.float32:
                     v = v.float()
+            elif steps.same_as[i] is not None:  # known without running the op (plan)
+                v = values[steps.same_as[i]]
+            elif steps.fill[i] is not None:
+                v = torch.full(self._shape(group, rows, node.type), steps.fill[i])
             else:
-                op = self.pset[node.op]
-                subtree_cost[i] = op.cost + sum(subtree_cost[a] for a in node.args)
-                if not needed[i]:
-                    continue
-                ckey = (uid, gi, bi, keys[i])
-                with self._lock:
-                    v = self.cache.get(ckey)
-                if v is None:
-                    args = [values[a] if values[a] is not None else
-                            torch.empty(self._shape(group, rows, nodes[a].type))
-                            for a in node.args]
-                    if self.profile:
-                        t0 = time.perf_counter()
-                        v = op.fn(*args)
-                        with self._lock:
-                            self.op_seconds[op.kind] += time.perf_counter() - t0
-                    else:
-                        v = op.fn(*args)
-                    if node.type == "scalar" or subtree_cost[i] >= self.config.cache_min_cost:
-                        with self._lock:
-                            self.cache.put(ckey, v)
-                for a in node.args:  # free what no later node needs
-                    if last_use[a] == i:
-                        values[a] = None
+                v = self._run_op(self.pset[node.op], node, values, (uid, gi, bi, keys[i]),
+                                 subtree_cost[i], group, rows, nodes)
+            for a in node.args:  # free what no later node needs
+                if last_use[a] == i:
+                    values[a] = None
             values[i] = v
         return [values[o] if reduce is None else reduce(values[o]) for o in outputs]
+
+    def _run_op(self, op, node, values, ckey, subtree_cost, group, rows, nodes):
+        """The op's value on this block: from the cache, or computed (and cached)."""
+        with self._lock:
+            v = self.cache.get(ckey)
+        if v is not None:
+            return v
+        args = [values[a] if values[a] is not None else  # shape-only ops: a stand-in
+                torch.empty(self._shape(group, rows, nodes[a].type)) for a in node.args]
+        if self.profile:
+            t0 = time.perf_counter()
+            v = op.fn(*args)
+            with self._lock:
+                self.op_seconds[op.kind] += time.perf_counter() - t0
+        else:
+            v = op.fn(*args)
+        if node.type == SCALAR or subtree_cost >= self.config.cache_min_cost:
+            with self._lock:
+                self.cache.put(ckey, v)
+        return v
 
     def _shape(self, group, rows: slice, type_: str) -> tuple[int, ...]:
         """The shape of a value of ``type_`` in this block (that of its terminals)."""
