@@ -169,6 +169,8 @@ def op_matmul(a, b):
     h, w = b.shape[-2], b.shape[-1]
     if h != w:
         b = F.pad(b[..., : min(h, w), :], (0, 0, 0, max(0, w - h)))
+    if a.shape[-1] == w == 1:  # 1 x 1 kernels: matmul's bits (its zeros are +0), ~10x faster
+        return _inf_to_nan(torch.mul(a, b).add_(0.0))
     return _inf_to_nan(torch.matmul(a, b))
 
 
@@ -214,7 +216,7 @@ def op_det(a):
     to_scalar), so the result is a per-instance scalar.  Non-square maps are cropped square.
     """
     a, bad = _finite_rows(_square(a))
-    d = torch.linalg.det(a)
+    d = a[..., 0, 0] if a.shape[-1] == 1 else torch.linalg.det(a)  # 1 x 1: LAPACK's bits
     return _mask_rows(_inf_to_nan(_per_instance_mean(d)), bad)
 
 
@@ -225,7 +227,10 @@ def op_logdet(a):
     (log 0 = -inf), so the op is total.
     """
     a, bad = _finite_rows(_square(a))
-    sign, logabs = torch.linalg.slogdet(a)
+    if a.shape[-1] == 1:  # 1 x 1 kernels: what slogdet gives, without a LAPACK call each
+        sign, logabs = torch.sign(a[..., 0, 0]), torch.log(torch.abs(a[..., 0, 0]))
+    else:
+        sign, logabs = torch.linalg.slogdet(a)
     d = torch.where(sign > 0, logabs, torch.zeros_like(logabs))
     return _mask_rows(_per_instance_mean(d), bad)
 
