@@ -86,7 +86,8 @@ def side_profile(n: int) -> dict:
     gen = torch.Generator().manual_seed(0)
     inputs = [img, torch.randn(img.shape, generator=gen), img + 0.1 * torch.randn(img.shape)]
     fused = "fused" in inspect.signature(trace.collect_with_info).parameters
-    settings = _settings(SPACE, 1, 0, "rcb", None, "float16", "x")
+    extra = (0,) if "cross_batch" in inspect.signature(_settings).parameters else ()
+    settings = _settings(SPACE, 1, 0, "rcb", None, "float16", "x", *extra)
     clock = time.thread_time
     phases: dict[str, list[float]] = {}
 
