@@ -3,7 +3,9 @@
 Atomic writes: a temporary file beside the target (``.<name>.tmp-<pid>-<hex>``), fsync, then
 rename over it; a reader, or a kill at any moment, sees the old file or the new one, never half of
 one.  Every module that writes a file atomically (run directories, the statistics store, ablation
-summaries) goes through :func:`atomic_file`.
+summaries) goes through :func:`atomic_file`, or through :func:`staged_file` and :func:`publish`
+where the fsync and rename should happen later or elsewhere (the statistics builder's workers write
+shards and its main process publishes them, so no worker waits for the disk).
 
 Locks: a writer of a run directory or a statistics store holds :func:`dir_lock`, an advisory
 ``fcntl.flock`` on the directory's ``.gpnas.lock`` (released by the kernel when the process ends,
@@ -26,24 +28,47 @@ from gpnas.errors import GpnasError
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
-    """A binary file for the new contents of ``path``: on a clean exit it is flushed, fsynced
-    and renamed over ``path``.  On any exception the temporary file is removed; an OSError
-    becomes a GpnasError naming ``path``, anything else propagates unchanged."""
+def staged_file(path: str | Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """(binary file, its path) for the new contents of ``path``: a temporary file beside it,
+    neither synced nor renamed -- hand its path to :func:`publish`.  On any exception the
+    temporary file is removed; an OSError becomes a GpnasError naming ``path``, anything else
+    propagates unchanged."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with open(tmp, "xb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            yield f, tmp
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise GpnasError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """fsync the staged file ``tmp`` and rename it over ``path``; GpnasError naming ``path``
+    (and ``tmp`` removed) when that fails."""
+    try:
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise GpnasError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file for the new contents of ``path``: on a clean exit it is flushed, fsynced
+    and renamed over ``path``.  On any exception the temporary file is removed; an OSError
+    becomes a GpnasError naming ``path``, anything else propagates unchanged."""
+    with staged_file(path) as (f, tmp):
+        yield f
+    publish(tmp, path)
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

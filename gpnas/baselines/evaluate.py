@@ -14,6 +14,7 @@ A non-finite score is kept: ``-inf`` / ``+inf`` rank lowest / highest and NaN is
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -48,38 +49,75 @@ def rank_correlations(scores, accuracy) -> dict:
 
 def score_networks(space: str, archs: list[str], metrics: list[str], *, seed: int = 0,
                    batch_size: int | None = None, images_path=None, progress: bool = True,
-                   label: str | None = None) -> dict[str, np.ndarray]:
+                   label: str | None = None, jobs: int = 1) -> dict[str, np.ndarray]:
     """Per metric, the scores of ``archs`` (built with ``seed``).
 
     ``batch_size`` overrides every data metric's default batch (not params, flops, synflow,
-    which use one image's shape only); ZiCo needs at least 2."""
+    which use one image's shape only); ZiCo needs at least 2.  ``jobs`` > 1 scores the networks
+    in that many worker processes (one torch thread each); the scores are the same."""
     from gpnas.console import progress_bar
+
+    scores = {m: np.empty(len(archs)) for m in metrics}
+    job = (space, tuple(metrics), seed, batch_size, None if images_path is None else
+           str(images_path))
+    with progress_bar(progress) as bar:
+        task = bar.add_task(label or f"{space}: {len(metrics)} metrics x {len(archs)} networks",
+                            total=len(archs))
+        for i, row in enumerate(_score_all(job, archs, jobs)):
+            for name in metrics:
+                scores[name][i] = row[name]
+            bar.advance(task)
+    return scores
+
+
+def _score_one(job: tuple, arch: str) -> dict[str, float]:
+    """Every metric of one network (its images from :func:`_images`)."""
     from gpnas.data.spaces import get_space
+
+    space, metrics, seed, batch_size, images_path = job
+    model = get_space(space).build(arch, seed=seed)
+    out = {}
+    for name in metrics:
+        b = BASELINES[name]
+        bs = b.batch_size
+        if batch_size is not None and name not in ("params", "flops", "synflow"):
+            bs = int(batch_size)
+        out[name] = b(model, _images(space, bs, seed, images_path), seed)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _images(space: str, batch_size: int, seed: int, images_path: str | None):
     from gpnas.data.stats.images import sample_images
 
-    sp = get_space(space)
-    images: dict[int, object] = {}
-    scores = {m: np.empty(len(archs)) for m in metrics}
-    with progress_bar(progress) as bar:
-        job = bar.add_task(label or f"{space}: {len(metrics)} metrics x {len(archs)} networks",
-                           total=len(archs))
-        for i, arch in enumerate(archs):
-            model = sp.build(arch, seed=seed)
-            for name in metrics:
-                b = BASELINES[name]
-                bs = b.batch_size
-                if batch_size is not None and name not in ("params", "flops", "synflow"):
-                    bs = int(batch_size)
-                if bs not in images:
-                    images[bs] = sample_images(sp, bs, seed, images_path)
-                scores[name][i] = b(model, images[bs], seed)
-            bar.advance(job)
-    return scores
+    return sample_images(space, batch_size, seed, images_path)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _score_all(job: tuple, archs: list[str], jobs: int):
+    """Per network, in order: {metric: score}, from this process or ``jobs`` workers."""
+    if jobs <= 1 or len(archs) <= 1:
+        for arch in archs:
+            yield _score_one(job, arch)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(min(jobs, len(archs)), multiprocessing.get_context(method),
+                             initializer=_worker_init) as pool:
+        yield from pool.map(functools.partial(_score_one, job), archs)
 
 
 def evaluate_space(space: str, test_nets: int, metrics: list[str] | str | None = None, *,
                    bench_dir=None, metric: str = "test", batch_size: int | None = None,
-                   seed: int = 0, images_path=None, progress: bool = True) -> dict:
+                   seed: int = 0, images_path=None, progress: bool = True,
+                   jobs: int = 1) -> dict:
     """``{metric: {"kendall", "spearman", "n", "nonfinite", "seconds"}}`` for one space."""
     from gpnas.data.groundtruth import load_benchmark
 
@@ -93,7 +131,7 @@ def evaluate_space(space: str, test_nets: int, metrics: list[str] | str | None =
     result = {}
     t0 = time.time()
     scores = score_networks(space, archs, names, seed=seed, batch_size=batch_size,
-                            images_path=images_path, progress=progress)
+                            images_path=images_path, progress=progress, jobs=jobs)
     seconds = time.time() - t0
     for name in names:
         row = rank_correlations(scores[name], acc)

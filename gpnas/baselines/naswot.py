@@ -5,14 +5,20 @@ NASWOT
     ``c_i`` has one bit per ReLU unit (over all ``nn.ReLU`` modules, all channels and positions):
     1 where the unit's input is positive.  With ``N_A`` units,
     ``K_H[i, j] = N_A - d_H(c_i, c_j)`` (the number of units on which two inputs agree) and the
-    score is ``log |det K_H|`` over a batch of ``N`` images.  Accumulated per ReLU module as
-    ``c c^T + (1 - c)(1 - c)^T`` in float64; ``log |det|`` by ``slogdet``.  Identical inputs give
-    identical codes, a rank-one ``K_H`` and a score of ``-inf`` (the definition's value, not an
-    error).  BatchNorm uses batch statistics (train mode), as the authors' code.  No labels, no
-    loss.  gpnas's default batch: 128; NAS-Bench-Suite-Zero (NASLib): 32.
+    score is ``log |det K_H|`` over a batch of ``N`` images.  Per ReLU module, with ``s`` the
+    number of active units of each input, ``c c^T + (1 - c)(1 - c)^T = 2 c c^T - s 1^T - 1 s^T +
+    units``: one matrix product of the 0/1 codes, in float32 (exact: its sums are integers below
+    2**24), summed over modules in float64 (exact), so ``K_H`` is exactly the integer matrix of
+    the definition.  ReLU modules that read the same tensor (NB201's and DARTS's edges out of one
+    node) share one product.  ``log |det|`` by ``slogdet``.  Identical inputs give identical
+    codes, a rank-one ``K_H`` and a score of ``-inf`` (the definition's value, not an error).
+    BatchNorm uses batch statistics (train mode), as the authors' code.  No labels, no loss.
+    gpnas's default batch: 128; NAS-Bench-Suite-Zero (NASLib): 32.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 import torch
@@ -22,13 +28,22 @@ from gpnas.errors import GpnasError
 from gpnas.baselines.common import split_images, working_copy
 
 
+def _code_kernel(x: torch.Tensor) -> torch.Tensor:
+    """``c c^T + (1 - c)(1 - c)^T`` (float64, exact) of the codes ``c = x > 0`` of a batch."""
+    n = x.shape[0]
+    flat = x.detach().reshape(n, -1)
+    c = torch.gt(flat, 0, out=torch.empty(flat.shape, dtype=torch.float32))
+    agree = torch.mm(c, c.T).double()
+    s = c.sum(dim=1, dtype=torch.float64)
+    return agree.mul_(2).sub_(s[:, None]).sub_(s[None, :]).add_(flat.shape[1])
+
+
 def hamming_kernel(codes: list[torch.Tensor]) -> np.ndarray:
     """``K_H`` of binary codes: a list of (N, units) 0/1 tensors (one per ReLU module)."""
     n = codes[0].shape[0]
     k = torch.zeros((n, n), dtype=torch.float64)
     for c in codes:
-        c = c.to(torch.float64)
-        k += c @ c.T + (1.0 - c) @ (1.0 - c).T
+        k += _code_kernel(c.float() - 0.5)
     return k.numpy()
 
 
@@ -44,11 +59,16 @@ def naswot(model: nn.Module, images, seed: int = 0) -> float:
     net = working_copy(model)
     n = x.shape[0]
     k = torch.zeros((n, n), dtype=torch.float64)
+    terms: dict[tuple[int, int], tuple[weakref.ref, torch.Tensor]] = {}
 
     def on_relu(mod, inp):
         # pre-hook: sees the input before an in-place ReLU overwrites it
-        c = (inp[0].detach().reshape(n, -1) > 0).to(torch.float64)
-        k.add_(c @ c.T).add_((1.0 - c) @ (1.0 - c).T)
+        t = inp[0]
+        key = (id(t), t._version)
+        seen = terms.get(key)
+        if seen is None or seen[0]() is not t:  # a new tensor (not one whose id was reused)
+            seen = terms[key] = (weakref.ref(t), _code_kernel(t))
+        k.add_(seen[1])
 
     handles = [m.register_forward_pre_hook(on_relu) for m in net.modules()
                if isinstance(m, nn.ReLU)]

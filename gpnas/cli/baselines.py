@@ -38,14 +38,19 @@ def baselines(
     images: Optional[Path] = images_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON: {space: {metric: "
                                  "{kendall, spearman, n}}}."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes "
+                                       "[default: one per core] (the scores are the same with "
+                                       "any number).", show_default=False),
 ) -> None:
     """Rank correlation (Kendall tau, Spearman rho) of the baseline NASMs with accuracy."""
     from gpnas.baselines import parse_metrics
     from gpnas.baselines.evaluate import evaluate_space
-    from gpnas.schemas import BatchSize, Seed, check_option
+    from gpnas.schemas import BatchSize, Processes, Seed, check_option
+    from gpnas.threads import available_cores
 
     check_option("--seed", seed, Seed)
     check_option("--batch-size", batch_size, BatchSize)
+    check_option("--jobs", jobs, Processes)
 
     spaces = [s.strip() for s in space.split(",") if s.strip()]
     if not spaces:
@@ -57,7 +62,8 @@ def baselines(
     for s in spaces:
         res = evaluate_space(s, test_nets, names, bench_dir=bench_dir, metric=metric,
                              batch_size=batch_size, seed=seed, images_path=images,
-                             progress=not as_json)
+                             progress=not as_json,
+                             jobs=available_cores() if jobs is None else jobs)
         results[s] = res
         if not as_json:
             _print_table(s, res, names, batch_size)

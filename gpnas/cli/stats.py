@@ -58,10 +58,11 @@ def build(
     dtype: str = typer.Option("float16", "--dtype", help="float16 | bfloat16 | float32 on "
                               "disk."),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads while collecting "
-                                "(1 is fastest for batch-1 statistics; run several builds to use "
-                                "more cores)."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes (the store is the same "
-                             "as with one)."),
+                                "(1 is fastest for batch-1 statistics; --jobs uses more "
+                                "cores)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes "
+                                       "[default: one per core] (the store is the same with "
+                                       "any number).", show_default=False),
     executor: str = typer.Option("auto", "--executor", help="auto | serial | process | ray: "
                                  "Ray tasks on a cluster (--ray-address) or a local Ray; auto "
                                  "and process use --jobs processes."),

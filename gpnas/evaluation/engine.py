@@ -32,8 +32,9 @@ from primitives import NET, NETWORK_TYPES, SCALAR, TO_SCALAR, PrimitiveSet
 from representations.ir import Program
 
 from gpnas.config import AGGREGATES
+from gpnas.evaluation.plan import Plan, plan
 from gpnas.evaluation.task import Task, shape_of
-from gpnas.threads import torch_threads
+from gpnas.threads import keep_freed_memory, torch_threads
 
 
 
@@ -113,6 +114,7 @@ class Engine:
         self.profile = profile
         self.op_seconds: dict[str, float] = defaultdict(float)  # by op kind, when profiling
         self.threads = self.config.threads or torch.get_num_threads()
+        keep_freed_memory()  # block-sized temporaries: no page faults (see there)
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self._lock = threading.Lock()
 
@@ -192,7 +194,9 @@ class Engine:
         block's value passed through ``reduce`` when given; one pass over the blocks."""
         jobs = [(gi, bi, group, rows) for gi, group in enumerate(task.groups)
                 for bi, rows in enumerate(self._blocks(group))]
-        run = lambda job: self._run_block(program, outputs, task.uid, *job, reduce)  # noqa: E731
+        steps = plan(program, outputs)
+        run = lambda job: self._run_block(program, steps, outputs, task.uid, *job,  # noqa: E731
+                                          reduce)
         # blocks run in parallel threads, each op on one core (intra-op threads on top of them
         # oversubscribe the cores)
         with torch.no_grad(), torch_threads(1):
@@ -232,8 +236,8 @@ class Engine:
                 values[i] = v
         return values
 
-    def _run_block(self, program: Program, outputs: list[int], uid: int, gi: int, bi: int,
-                   group, rows: slice, reduce=None) -> list[torch.Tensor]:
+    def _run_block(self, program: Program, steps: Plan, outputs: list[int], uid: int, gi: int,
+                   bi: int, group, rows: slice, reduce=None) -> list[torch.Tensor]:
         nodes, keys = program.nodes, program.keys
         need = _ancestors(program, outputs)
         last_use = [0] * len(nodes)
@@ -246,33 +250,56 @@ class Engine:
         values: list[torch.Tensor | None] = [None] * len(nodes)
         for i in need:
             node = nodes[i]
+            if node.op is not None:
+                subtree_cost[i] = (self.pset[node.op].cost
+                                   + sum(subtree_cost[a] for a in node.args))
+            if not steps.needed[i]:
+                continue
             if node.op is None:
                 v = group.tensors[node.name][rows]
                 if v.dtype != torch.float32:
                     v = v.float()
+            elif steps.same_as[i] is not None:  # known without running the op (plan)
+                v = values[steps.same_as[i]]
+            elif steps.fill[i] is not None:
+                v = torch.full(self._shape(group, rows, node.type), steps.fill[i])
             else:
-                op = self.pset[node.op]
-                subtree_cost[i] = op.cost + sum(subtree_cost[a] for a in node.args)
-                ckey = (uid, gi, bi, keys[i])
-                with self._lock:
-                    v = self.cache.get(ckey)
-                if v is None:
-                    args = [values[a] for a in node.args]
-                    if self.profile:
-                        t0 = time.perf_counter()
-                        v = op.fn(*args)
-                        with self._lock:
-                            self.op_seconds[op.kind] += time.perf_counter() - t0
-                    else:
-                        v = op.fn(*args)
-                    if node.type == "scalar" or subtree_cost[i] >= self.config.cache_min_cost:
-                        with self._lock:
-                            self.cache.put(ckey, v)
-                for a in node.args:  # free what no later node needs
-                    if last_use[a] == i:
-                        values[a] = None
+                v = self._run_op(self.pset[node.op], node, values, (uid, gi, bi, keys[i]),
+                                 subtree_cost[i], group, rows, nodes)
+            for a in node.args:  # free what no later node needs
+                if last_use[a] == i:
+                    values[a] = None
             values[i] = v
         return [values[o] if reduce is None else reduce(values[o]) for o in outputs]
+
+    def _run_op(self, op, node, values, ckey, subtree_cost, group, rows, nodes):
+        """The op's value on this block: from the cache, or computed (and cached)."""
+        with self._lock:
+            v = self.cache.get(ckey)
+        if v is not None:
+            return v
+        args = [values[a] if values[a] is not None else  # shape-only ops: a stand-in
+                torch.empty(self._shape(group, rows, nodes[a].type)) for a in node.args]
+        if self.profile:
+            t0 = time.perf_counter()
+            v = op.fn(*args)
+            with self._lock:
+                self.op_seconds[op.kind] += time.perf_counter() - t0
+        else:
+            v = op.fn(*args)
+        if node.type == SCALAR or subtree_cost >= self.config.cache_min_cost:
+            with self._lock:
+                self.cache.put(ckey, v)
+        return v
+
+    def _shape(self, group, rows: slice, type_: str) -> tuple[int, ...]:
+        """The shape of a value of ``type_`` in this block (that of its terminals)."""
+        n = len(range(*rows.indices(int(group.net.numel()))))
+        if type_ == SCALAR:
+            return (n,)
+        name = next(k for k, t in self.pset.terminals.items()
+                    if t == type_ and k in getattr(group.tensors, "shapes", group.tensors))
+        return (n, *shape_of(group, name)[1:])
 
 
 def _aggregated(program: Program) -> list[int]:

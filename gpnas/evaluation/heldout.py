@@ -1,56 +1,37 @@
 """Testing programs on held-out networks, streamed: statistics are collected a block of
-networks at a time (in parallel worker processes, one block ahead), scored by every program,
-and dropped, so 1000 networks never sit in memory or on disk at once."""
+networks at a time, scored by every program at once and dropped, so 1000 networks never sit in
+memory or on disk at once, and each network is collected once whatever the number of programs.
+
+Locally, with ``workers`` > 1, each worker process collects a whole block and scores it with every
+program, and sends back only the scores (as the Ray runner does on a cluster): no statistics cross
+a process boundary (pickling a network's tens of MB of float32 cost about a third of collecting
+it), and collection and scoring of different blocks overlap on every core.
+"""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import torch
 
+from primitives import full_primitive_set
 from representations.ir import Program
 
 from gpnas.console import progress_bar
-from gpnas.evaluation.engine import Engine, InvalidProgram
+from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
 from gpnas.evaluation.fitness import kendall, spearman
 from gpnas.data.stats.build import net_statistics
+from gpnas.errors import GpnasError
 from gpnas.evaluation.task import Task
 
 
 HELDOUT_BLOCK = 16  # networks collected and scored at a time
 
-
-def _collect(job):
-    """One network's statistics as numpy arrays: pickled through the pipe as bytes.  Torch
-    tensors would travel as one shared-memory file descriptor each, and a block of networks
-    (tens of thousands of tensors) exhausts the process's descriptor limit."""
-    space, arch, batch_size, seed, order, cross_batch = job
-    return [{k: v.numpy() for k, v in inst.items()}
-            for inst in net_statistics(space, arch, batch_size=batch_size, seed=seed, order=order,
-                                       cross_batch=cross_batch)]
-
-
-def _as_tensors(net):
-    return [{k: torch.from_numpy(v) for k, v in inst.items()} for inst in net]
-
-
-def _blocks(space, archs, batch_size, seed, order, cross_batch, workers, block):
-    """Yield the statistics of consecutive blocks of networks.  Worker processes collect the
-    next block while the caller scores this one, so at most two blocks are ever in memory."""
-    jobs = [(space, a, batch_size, seed, order, cross_batch) for a in archs]
-    chunks = [jobs[i: i + block] for i in range(0, len(jobs), block)]
-    if workers <= 1:
-        for chunk in chunks:
-            yield [_as_tensors(_collect(job)) for job in chunk]
-        return
-    with mp.get_context("spawn").Pool(workers) as pool:
-        pending = pool.map_async(_collect, chunks[0], chunksize=1) if chunks else None
-        for following in chunks[1:] + [None]:
-            ready = pending.get()
-            pending = pool.map_async(_collect, following, chunksize=1) if following else None
-            yield [_as_tensors(net) for net in ready]
+_worker: tuple | None = None  # a worker process's (engine, programs)
 
 
 def score_block(programs: list[Program], engine: Engine, task: Task,
@@ -67,18 +48,50 @@ def score_block(programs: list[Program], engine: Engine, task: Task,
     return out
 
 
-def _local_results(programs, engine, space, archs, accuracy, batch_size, seed, order,
-                   cross_batch, workers, block, invalid):
-    """Per block, in order: :func:`score_block` here, on statistics collected by workers."""
-    blocks = _blocks(space, archs, batch_size, seed, order, cross_batch,
-                     min(workers, len(archs)), block)
-    try:
-        for start, per_net in zip(range(0, len(archs), block), blocks):
-            task = Task.from_instances(space, per_net, accuracy[start: start + len(per_net)])
-            yield score_block(programs, engine, task,
-                              {i for i, r in enumerate(invalid) if r is not None})
-    finally:
-        blocks.close()
+def _collect_and_score(engine: Engine, programs: list[Program], space: str, archs: list[str],
+                       accuracy, batch_size: int, seed: int, order: str, cross_batch: int,
+                       skip: set[int]) -> list[np.ndarray | str | None]:
+    """Collect one block of networks and score it: :func:`score_block`."""
+    per_net = [net_statistics(space, a, batch_size=batch_size, seed=seed, order=order,
+                              cross_batch=cross_batch) for a in archs]
+    return score_block(programs, engine, Task.from_instances(space, per_net, accuracy), skip)
+
+
+def _init_worker(config: EngineConfig, programs_json: list[str]) -> None:
+    global _worker
+    torch.set_num_threads(1)
+    pset = full_primitive_set()  # every program reads with the full DSL (as the executor's)
+    engine = Engine(pset, EngineConfig(**{**vars(config), "threads": 1}))
+    _worker = (engine, [Program.from_json(p, pset) for p in programs_json])
+
+
+def _in_worker(job):
+    return _collect_and_score(*_worker, *job)
+
+
+def local_runner(workers: int):
+    """The default runner of :func:`score_heldout`: blocks collected and scored here, or by
+    ``workers`` processes (started fresh, so they hold none of this process's locks or files)."""
+
+    def run(programs, engine: Engine, space, blocks, *, batch_size, seed, order, cross_batch,
+            skip=frozenset()):
+        jobs = [(space, list(archs), accuracy, batch_size, seed, order, cross_batch, set(skip))
+                for archs, accuracy in blocks]
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                yield _collect_and_score(engine, programs, *job)
+            return
+        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp.get_context("spawn"),
+                                   _init_worker, (engine.config, [p.to_json() for p in programs]))
+        try:
+            yield from pool.map(_in_worker, jobs)
+        except BrokenProcessPool:
+            raise GpnasError("a worker process of the held-out test died (out of memory?); "
+                             "the blocks scored so far are kept") from None
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    return run
 
 
 def score_heldout(programs: list[Program], space: str, archs: list[str], accuracy: np.ndarray,
@@ -97,7 +110,8 @@ def score_heldout(programs: list[Program], space: str, archs: list[str], accurac
     ``runner(programs, engine, space, blocks, batch_size=, seed=, order=, cross_batch=, skip=)``,
     where ``blocks`` lists (archs, accuracies) of consecutive blocks and ``skip`` the programs
     already invalid, replaces the local worker processes: it yields :func:`score_block`'s list
-    for each block, in order (e.g. :func:`gpnas.evaluation.ray_backend.heldout_runner`)."""
+    for each block, in order (e.g. :func:`gpnas.evaluation.ray_backend.heldout_runner`; default:
+    :func:`local_runner` with ``workers`` processes, one per core by default)."""
     accuracy = np.asarray(accuracy, dtype=float)
     workers = (os.cpu_count() or 1) if workers is None else workers
     scores = [np.full(len(archs), np.nan) for _ in programs]
@@ -111,16 +125,11 @@ def score_heldout(programs: list[Program], space: str, archs: list[str], accurac
     with progress_bar(progress) as bar:
         job = bar.add_task(f"testing on {len(archs)} {space} networks", total=len(archs),
                            completed=first)
-        if runner is None:
-            results = _local_results(programs, engine, space, archs[first:], accuracy[first:],
-                                     batch_size, seed, order, cross_batch, workers, block,
-                                     invalid)
-        else:
-            results = runner(programs, engine, space,
-                             [(archs[i: i + block], accuracy[i: i + block]) for i in starts],
-                             batch_size=batch_size, seed=seed, order=order,
-                             cross_batch=cross_batch,
-                             skip={i for i, r in enumerate(invalid) if r is not None})
+        results = (runner or local_runner(workers))(
+            programs, engine, space,
+            [(archs[i: i + block], accuracy[i: i + block]) for i in starts],
+            batch_size=batch_size, seed=seed, order=order, cross_batch=cross_batch,
+            skip={i for i, r in enumerate(invalid) if r is not None})
         try:
             for start, per_program in zip(starts, results):
                 count = min(block, len(archs) - start)

@@ -55,7 +55,8 @@ def split(cfg: RunConfig) -> dict[str, tuple[Benchmark, np.ndarray, np.ndarray, 
 
 
 def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
-    """Ground truth, the evolution/test split per space, and the pool statistics (cached)."""
+    """Ground truth, the evolution/test split per space, and the pool statistics (cached; built
+    on every available core)."""
     out = {}
     for space, (bench, pool, validation, test) in split(cfg).items():
         cross = f"-x{cfg.cross_batch}" if cfg.cross_batch else ""
@@ -69,6 +70,7 @@ def prepare(cfg: RunConfig, progress: bool = True) -> dict[str, SpaceData]:
         store = build_store(path, space, [bench.archs[i] for i in rows], bench.accuracy[rows],
                             metric=bench.metric, batch_size=cfg.batch_size, seed=cfg.stats_seed,
                             order=cfg.order, progress=progress, cross_batch=cfg.cross_batch,
+                            jobs=None,
                             runner=ray_runner(cfg.ray_address) if cfg.executor == "ray" else None)
         where, canonical = store.arch_index(), get_space(space).canonical
         ids = np.array([where[canonical(bench.archs[i])] for i in rows], dtype=int)

@@ -111,6 +111,55 @@ def test_naswot_kernel_and_identical_activations():
         naswot(nn.Sequential(nn.Flatten()), x)
 
 
+def _naswot_as_before(model, x):
+    """The implementation before issue 17 (float64 products of c and 1 - c per ReLU module),
+    kept here only, as the reference."""
+    from gpnas.baselines.common import working_copy
+    from gpnas.baselines.naswot import naswot_from_kernel
+
+    net, n = working_copy(model), x.shape[0]
+    k = torch.zeros((n, n), dtype=torch.float64)
+
+    def on_relu(mod, inp):
+        c = (inp[0].detach().reshape(n, -1) > 0).to(torch.float64)
+        k.add_(c @ c.T).add_((1.0 - c) @ (1.0 - c).T)
+
+    handles = [m.register_forward_pre_hook(on_relu) for m in net.modules()
+               if isinstance(m, nn.ReLU)]
+    with torch.no_grad():
+        net(x)
+    for h in handles:
+        h.remove()
+    return naswot_from_kernel(k.numpy())
+
+
+def test_naswot_is_what_it_was():
+    """One float32 product per distinct ReLU input gives the kernel of the definition exactly:
+    the same score, bit for bit (NB201 and DARTS networks, in-place ReLUs)."""
+    from gpnas.data.spaces import get_space
+    from gpnas.data.stats.images import sample_images
+
+    for space, arch in (("nb201-cifar10", ARCH),
+                        ("darts-cifar10", str([[(j % 2, 3 + j % 4) for j in range(8)]] * 2))):
+        sp = get_space(space)
+        net, x = sp.build(arch, seed=0), sample_images(sp, 16, 0)
+        assert naswot(net, x) == _naswot_as_before(net, x)
+
+    class InPlace(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.a, self.b = nn.ReLU(), nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.a(y) + self.b(y)  # b overwrites y after a read it
+
+    torch.manual_seed(0)
+    net, x = InPlace(), torch.randn(8, 3, 5, 5)
+    assert naswot(net, x) == _naswot_as_before(net, x)
+
+
 def test_jacob_cov_score_of_uncorrelated_rows_is_minus_n():
     j = np.eye(4)  # rows of an identity: correlation -1/3 off the diagonal
     corr = np.corrcoef(j)
@@ -223,3 +272,14 @@ def test_params_and_flops_rank_like_published_naslib_values():
 
     assert stats.kendalltau(ours_p, table["params"]).statistic > 0.9
     assert stats.kendalltau(ours_f, table["flops"]).statistic > 0.9
+
+
+def test_worker_processes_give_the_same_scores():
+    from gpnas.baselines.evaluate import score_networks
+
+    archs = [ARCH, ARCH.replace("none~2", "nor_conv_1x1~2"),
+             ARCH.replace("skip_connect~1", "nor_conv_3x3~1")]
+    kw = dict(metrics=["params", "naswot", "zen"], seed=3, batch_size=8, progress=False)
+    one = score_networks("nb201-cifar10", archs, jobs=1, **kw)
+    two = score_networks("nb201-cifar10", archs, jobs=2, **kw)
+    assert all(np.array_equal(one[m], two[m]) for m in kw["metrics"])

@@ -342,3 +342,47 @@ def test_images_from_cifar_batches_and_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GpnasError, match="no CIFAR python batches"):
         sample_images("nb201-cifar10", 1, 0, tmp_path / "empty")
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        for k in STAT_NAMES:
+            assert torch.equal(x[k], y[k]), k
+
+
+@pytest.mark.parametrize("space, arch, order", [
+    ("nb201-cifar10", MIX, "rcb"), ("nb201-cifar10", MIX, "cbr"),
+    ("nb201-imagenet16", MIX, "rcb"),
+    # sep conv 3x3 / 5x5, dil conv 3x3 / 5x5, max / avg pool, skip
+    ("darts-cifar10", _darts([3, 4, 5, 6, 0, 1, 2, 3], [4, 5, 0, 1, 6, 2, 3, 0]), "rcb")])
+def test_fused_pass_gives_the_three_passes_bit_for_bit(space, arch, order):
+    sp = get_space(space)
+    model = sp.build(arch, seed=0)
+    x = sample_images(sp, 1, 0)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    three, info3 = collect_with_info(model, x, seed=5, order=order)
+    fused, info1 = collect_with_info(model, x, seed=5, order=order, fused=True)
+    assert info1 == info3
+    _same(fused, three)
+    # the model is as it was: its own layers, weights and running statistics
+    assert not any("forward" in vars(m) for m in model.modules())
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+class _WithDropout(_Tiny):
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.head(self.drop(self.bn(self.conv(self.relu(x)))).flatten(1))
+
+
+@pytest.mark.parametrize("model, batch", [(_Tiny, 2), (_WithDropout, 1)])
+def test_fused_pass_falls_back_to_three_where_it_would_not_be_exact(model, batch):
+    """Batches over 1 and layers it cannot split per input (dropout draws) take three passes."""
+    torch.manual_seed(0)
+    m = model()
+    x = torch.randn(batch, 3, 6, 6)
+    _same(collect(m, x, seed=1, fused=True), collect(m, x, seed=1))

@@ -122,6 +122,17 @@ def test_float16_scale_keeps_tiny_and_huge_values():
     assert float(back[1, 1]) == pytest.approx(1.0, rel=0.05)  # 2**-18 of the row max: coarse
 
 
+def test_float16_of_many_tensors_at_once_is_that_of_each():
+    g = torch.Generator().manual_seed(0)
+    ts = [torch.randn(3, 2, 4, generator=g) * 10.0 ** k for k in (-8, 0, 5)]
+    bad = ts + [torch.tensor([[1.0, float("inf")], [0.0, 2.0], [-1.0, float("nan")]])]
+    for batch in (ts, bad):
+        for (s1, f1, n1), (s2, f2, n2) in zip(shards_mod.to_storage_many(batch, "float16"),
+                                              (shards_mod.to_storage(t, "float16") for t in batch)):
+            assert torch.equal(s1.view(torch.int16), s2.view(torch.int16))
+            assert torch.equal(f1, f2) and n1 == n2
+
+
 def _copy_store(src, dst):
     import shutil
 

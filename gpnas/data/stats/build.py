@@ -9,10 +9,12 @@ shards in place and appends the missing networks).
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -23,7 +25,7 @@ from primitives.cross import INSTANCE_TERMINALS as CROSS_INSTANCE
 from primitives.cross import NETWORK_TERMINALS as CROSS_NETWORK
 
 from gpnas import __version__
-from gpnas.atomic import LOCK_NAME, dir_lock, remove_orphans, write_atomic
+from gpnas.atomic import LOCK_NAME, dir_lock, publish, remove_orphans, write_atomic
 from gpnas.console import err, progress_bar
 from gpnas.data.spaces import get_space
 from gpnas.data.stats.collect import check_order, collect_cross, collect_with_info
@@ -32,7 +34,7 @@ from gpnas.data.stats.shards import DTYPES, Shard, instance_shape, sha256, write
 from gpnas.data.stats.store import FORMAT, INDEX, SHARD_DIR, VERSION, StatsStore
 from gpnas.errors import GpnasError
 from gpnas.schemas import MAX_BATCH_SIZE, NetRecord, parse
-from gpnas.threads import torch_threads
+from gpnas.threads import available_cores, torch_threads
 
 INDEX_EVERY_S = 2.0
 #: collection definition version: bump when collect() changes what it records
@@ -130,7 +132,8 @@ def _collect_net(space: str, arch: str, batch_size: int, seed: int, order: str,
     def batch_of(n: int) -> torch.Tensor:
         return images[n] if images else _images(sp.name, int(n), int(seed), images_path)
 
-    instances, info = collect_with_info(model, batch_of(batch_size), seed=seed, order=order)
+    instances, info = collect_with_info(model, batch_of(batch_size), seed=seed, order=order,
+                                        fused=True)
     if not cross_batch:
         return instances, info, {}
     batch = batch_of(cross_batch)
@@ -161,7 +164,7 @@ def net_statistics(space: str, arch: str, *, batch_size: int = 1, seed: int = 0,
 def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, *,
                 metric: str, batch_size: int = 1, seed: int = 0, order: str = "rcb",
                 images_path: str | Path | None = None, dtype: str = "float16",
-                progress: bool = True, threads: int | None = 1, jobs: int = 1,
+                progress: bool = True, threads: int | None = 1, jobs: int | None = 1,
                 cross_batch: int = 0, verify: bool = True, runner=None) -> StatsStore:
     """Create or extend the store ``out`` with the statistics of ``archs``.
 
@@ -178,9 +181,11 @@ def build_store(out: str | Path, space: str, archs: list[str], accuracies=None, 
     is).  The default is 1: batch-1 convolutions of 32x32 images gain nothing from threads, and on
     a busy machine OpenMP threads that wait for each other made collection 20-40x slower.
     ``jobs`` > 1 collects in that many worker processes (each with ``threads`` threads); the
-    results, and the store, are the same as with one.  ``runner(jobs_list, jobs, threads)``
-    replaces the local job runner (records in job order, shards written), e.g.
-    :func:`gpnas.data.stats.remote.ray_runner`.
+    results, and the store, are the same as with one (None: one per available core).  Shards are
+    fsynced and renamed into place by a thread of this process, so collection never waits for
+    the disk; the index only ever lists shards that are in place.  ``runner(jobs_list, jobs,
+    threads)`` replaces the local job runner (records in job order, shards written and in
+    place), e.g. :func:`gpnas.data.stats.remote.ray_runner`.
 
     ``verify``: check the SHA-256 of the shards of ``archs`` already in the store (each shard
     once per process while it is unchanged on disk) and rebuild those that differ.  One build
@@ -290,28 +295,74 @@ def _build_locked(out: Path, sp, settings: dict, wanted: dict[str, float | None]
                               dtype=dtype, settings=settings, rel=rel, out=str(out)))
     last_write = time.monotonic()
     t0 = time.monotonic()
-    with progress_bar(progress, transient=False) as bar, torch_threads(threads):
+    jobs = available_cores() if jobs is None else jobs
+
+    def place(rec: dict) -> None:
+        if rec["id"] < len(nets):
+            nets[rec["id"]] = rec
+        else:
+            nets.append(rec)
+
+    with progress_bar(progress, transient=False) as bar, torch_threads(threads), \
+            _Publisher() as publisher:
         task = bar.add_task(f"stats {sp.name}", total=len(jobs_list))
         try:
-            for done, rec in enumerate((runner or _run_jobs)(jobs_list, jobs, threads), start=1):
-                if rec["id"] < len(nets):
-                    nets[rec["id"]] = rec
-                else:
-                    nets.append(rec)
+            if runner is None:
+                records = _published(_run_jobs(jobs_list, jobs, threads), publisher, out)
+            else:
+                records = runner(jobs_list, jobs, threads)
+            for done, rec in enumerate(records, start=1):
+                place(rec)
                 if time.monotonic() - last_write > INDEX_EVERY_S:
                     _write_index(out, meta)
                     last_write = time.monotonic()
                 rate = done / max(time.monotonic() - t0, 1e-9)
                 bar.update(task, advance=1, description=f"stats {sp.name} ({rate:.2f} nets/s)")
         finally:
+            for ready in publisher.published(wait=True):
+                place(ready)
             _write_index(out, meta)
     return StatsStore(out)
 
 
+def _published(pairs, publisher: "_Publisher", out: Path):
+    """Records of the (record, staged shard) ``pairs`` whose shards the publisher has put in
+    place so far (the rest when the publisher is drained)."""
+    for rec, staged in pairs:
+        publisher.add(rec, staged, out / rec["shard"])
+        yield from publisher.published()
+
+
+class _Publisher:
+    """Publishes (fsyncs and renames) staged shards in a thread, in the order they were added,
+    and hands back the records of those that are in place."""
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(1)
+        self._pending: collections.deque = collections.deque()
+
+    def __enter__(self) -> "_Publisher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True)
+
+    def add(self, rec: dict, staged: str, path: Path) -> None:
+        self._pending.append((rec, self._pool.submit(publish, staged, path)))
+
+    def published(self, wait: bool = False):
+        """Records of the shards in place (all of them, waiting, with ``wait``)."""
+        while self._pending and (wait or self._pending[0][1].done()):
+            rec, done = self._pending.popleft()
+            done.result()
+            yield rec
+
+
 def _make_net(*, space, arch, acc, net_id, metric, batch_size, seed, order, images_path, dtype,
-              settings, rel, out, images=None) -> dict:
-    """Build and collect one network and write its shard; its record.  ``images``: the image
-    batches by size, when the caller has them (default: read from ``images_path``)."""
+              settings, rel, out, images=None, staged=False) -> dict | tuple[dict, str]:
+    """Build and collect one network and write its shard; its record, or with ``staged``
+    (its record, the staged file) -- see :func:`build_store`.  ``images``: the image batches by
+    size, when the caller has them (default: read from ``images_path``)."""
     t = time.monotonic()
     instances, info, network = _collect_net(space, arch, batch_size, seed, order, images_path,
                                             int(settings.get("cross_batch", 0)), images)
@@ -319,9 +370,9 @@ def _make_net(*, space, arch, acc, net_id, metric, batch_size, seed, order, imag
            "seed": seed, "batch_size": batch_size, "order": order, "instances": len(instances),
            "sep_instances": info.n_sep, "threads": torch.get_num_threads()}
     rec["shard"] = rel
-    write_net(Path(out) / rel, rec, instances, dtype, settings, network)
+    path = write_net(Path(out) / rel, rec, instances, dtype, settings, network, staged=staged)
     rec["seconds"] = round(time.monotonic() - t, 4)
-    return rec
+    return (rec, str(path)) if staged else rec
 
 
 def _worker_init(threads: int | None) -> None:
@@ -329,18 +380,17 @@ def _worker_init(threads: int | None) -> None:
         torch.set_num_threads(max(1, int(threads)))
 
 
-def _worker(job: dict) -> dict:
-    return _make_net(**job)
+def _worker(job: dict) -> tuple[dict, str]:
+    return _make_net(**job, staged=True)
 
 
 def _run_jobs(jobs_list: list[dict], jobs: int, threads: int | None):
-    """Records in job order: from this process, or from ``jobs`` worker processes (at most
-    2 x jobs networks in flight)."""
+    """(record, staged shard) pairs in job order: from this process, or from ``jobs`` worker
+    processes (at most 2 x jobs networks in flight)."""
     if jobs <= 1 or len(jobs_list) <= 1:
         for job in jobs_list:
-            yield _make_net(**job)
+            yield _make_net(**job, staged=True)
         return
-    import collections
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

@@ -47,11 +47,11 @@ def check_order(order: str) -> None:
 
 
 def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
-                      ) -> tuple[list[dict[str, torch.Tensor]], CollectInfo]:
+                      fused: bool = False) -> tuple[list[dict[str, torch.Tensor]], CollectInfo]:
     """:func:`collect` and what the trace found (recorded conv names, sep instances)."""
     check_order(order)
     try:
-        return trace.collect_with_info(model, images, seed=seed, order=order)
+        return trace.collect_with_info(model, images, seed=seed, order=order, fused=fused)
     except trace.CollectError as exc:
         raise GpnasError(str(exc)) from None
 
@@ -72,15 +72,17 @@ def collect_cross(model: nn.Module, images: torch.Tensor, *, seed: int, order: s
 
 
 def collect(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
-            ) -> list[dict[str, torch.Tensor]]:
+            fused: bool = False) -> list[dict[str, torch.Tensor]]:
     """The 22 statistics of every instance of ``model``, in execution order.
 
     ``images``: a (B, C, H, W) batch (B is the statistics' batch size).  Returns one dict per
     instance mapping each name of ``primitives.STAT_NAMES`` to a float32 tensor of the instance's
     shape (``relu_*``: conv input (B, C_in, H, W); ``bn_*``: conv output; ``weight*``: conv weight).
+    ``fused``: the three inputs in one pass where that is exact (batch size 1, and a model whose
+    batch rows meet only in BatchNorm2d, as gpnas's spaces); the same tensors, faster.
     See :mod:`gpnas.data.stats.trace` for the exact definitions.
     """
-    return collect_with_info(model, images, seed=seed, order=order)[0]
+    return collect_with_info(model, images, seed=seed, order=order, fused=fused)[0]
 
 
 def group_instances(per_net: Sequence[Sequence[dict[str, torch.Tensor]]],

@@ -20,6 +20,7 @@ import mmap
 import struct
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ import torch
 from primitives import STAT_NAMES, STATISTICS
 from primitives.cross import INSTANCE_TERMINALS as CROSS_INSTANCE
 
-from gpnas.atomic import atomic_file
+from gpnas.atomic import publish, staged_file
 from gpnas.data.stats.trace import group_by_shape
 from gpnas.errors import GpnasError
 
@@ -144,6 +145,18 @@ class Shard:
         return (t.float() * s.view(-1, *([1] * (t.dim() - 1)))).to(dtype)
 
 
+def _factors(m: torch.Tensor) -> torch.Tensor:
+    """Power-of-two factors that bring the row maxima ``m`` into [2**14, 2**15)."""
+    e = torch.where(m > 0, 14 - torch.floor(torch.log2(m.clamp_min(1e-38))),
+                    torch.zeros_like(m)).clamp(-126, 126)
+    return torch.exp2(e)
+
+
+def _row_max(flat: torch.Tensor) -> torch.Tensor:
+    # amax and amin, not aminmax: two vectorised passes are ~5x faster than aminmax on CPU
+    return torch.maximum(flat.amax(dim=1), -flat.amin(dim=1))
+
+
 def row_scale(t: torch.Tensor) -> tuple[torch.Tensor, int]:
     """(per-row power-of-two factors, count of non-finite values).
 
@@ -153,16 +166,19 @@ def row_scale(t: torch.Tensor) -> tuple[torch.Tensor, int]:
     flat = t.reshape(t.shape[0], -1)
     if flat.shape[1] == 0:
         return torch.ones(t.shape[0]), 0
-    lo, hi = torch.aminmax(flat, dim=1)
-    m = torch.maximum(hi, -lo)
+    m = _row_max(flat)
     nonfinite = 0
     if not bool(torch.isfinite(m).all()):  # rare: inf / NaN somewhere; scale by finite values
         bad = ~torch.isfinite(flat)
         nonfinite = int(bad.sum())
         m = torch.where(bad, torch.zeros((), dtype=flat.dtype), flat.abs()).amax(dim=1)
-    e = torch.where(m > 0, 14 - torch.floor(torch.log2(m.clamp_min(1e-38))),
-                    torch.zeros_like(m)).clamp(-126, 126)
-    return torch.exp2(e), nonfinite
+    return _factors(m), nonfinite
+
+
+def _scaled_half(t32: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """``t32 * up`` (one factor per row) rounded to float16 in one pass (no float32 temporary)."""
+    scaled = torch.empty(t32.shape, dtype=torch.float16)
+    return torch.mul(t32, up.view(-1, *([1] * (t32.dim() - 1))), out=scaled)
 
 
 def to_storage(t: torch.Tensor, dtype: str) -> tuple[torch.Tensor, torch.Tensor | None, int]:
@@ -175,19 +191,29 @@ def to_storage(t: torch.Tensor, dtype: str) -> tuple[torch.Tensor, torch.Tensor 
         if t32.shape[0] == 0:
             return t32.to(torch.float16), torch.ones(0), 0
         up, nonfinite = row_scale(t32)
-        scaled = t32.mul_(up.view(-1, *([1] * (t32.dim() - 1)))) if t32 is not t else \
-            t32 * up.view(-1, *([1] * (t32.dim() - 1)))
-        return scaled.to(torch.float16), (1.0 / up).float().contiguous(), nonfinite
+        return _scaled_half(t32, up), (1.0 / up).float().contiguous(), nonfinite
     nonfinite = 0 if bool(torch.isfinite(t).all()) else int((~torch.isfinite(t)).sum())
     return t.to(DTYPES[dtype]).contiguous(), None, nonfinite
 
 
+def to_storage_many(tensors: list[torch.Tensor], dtype: str) -> list[tuple]:
+    """:func:`to_storage` of each tensor (float32, same number of rows, none empty); the
+    float16 factors of all of them computed at once (fewer small operations)."""
+    if dtype != "float16" or not tensors or any(t.dtype != torch.float32 or t[0].numel() == 0
+                                                for t in tensors):
+        return [to_storage(t, dtype) for t in tensors]
+    m = torch.stack([_row_max(t.reshape(t.shape[0], -1)) for t in tensors])
+    if not bool(torch.isfinite(m).all()):  # rare: scale those tensors by their finite values
+        return [to_storage(t, dtype) for t in tensors]
+    up = _factors(m)
+    down = (1.0 / up).float()
+    return [(_scaled_half(t, u), d, 0) for t, u, d in zip(tensors, up, down)]
 
 
-def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
-                       metadata: dict[str, str]) -> tuple[int, str]:
-    """Write a standard safetensors file atomically, streaming the tensors (no copy of the whole
-    file in memory); (size in bytes, SHA-256 hex)."""
+def write_safetensors(f: BinaryIO, tensors: dict[str, torch.Tensor],
+                      metadata: dict[str, str]) -> tuple[int, str]:
+    """Write a standard safetensors file to the open binary file ``f``, streaming the tensors (no
+    copy of the whole file in memory); (size in bytes, SHA-256 hex)."""
     header: dict = {"__metadata__": metadata}
     order = sorted(tensors)
     offset = 0
@@ -200,17 +226,16 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)
     h = hashlib.sha256()
-    with atomic_file(path) as f:
-        for chunk in (struct.pack("<Q", len(raw)), raw):
-            f.write(chunk)
-            h.update(chunk)
-        for key in order:
-            t = tensors[key].contiguous()
-            if t.dtype == torch.bfloat16:
-                t = t.view(torch.int16)
-            buf = memoryview(t.numpy()).cast("B")
-            f.write(buf)
-            h.update(buf)
+    for chunk in (struct.pack("<Q", len(raw)), raw):
+        f.write(chunk)
+        h.update(chunk)
+    for key in order:
+        t = tensors[key].contiguous()
+        if t.dtype == torch.bfloat16:
+            t = t.view(torch.int16)
+        buf = memoryview(t.numpy()).cast("B")
+        f.write(buf)
+        h.update(buf)
     return 8 + len(raw) + offset, h.hexdigest()
 
 
@@ -223,17 +248,23 @@ def sha256(path: Path) -> str:
 
 
 def write_net(path: Path, rec: dict, instances: list[dict[str, torch.Tensor]], dtype: str,
-              settings: dict, network: dict[str, torch.Tensor] | None = None) -> None:
+              settings: dict, network: dict[str, torch.Tensor] | None = None,
+              staged: bool = False) -> Path | None:
     """Group one network's instances by shape, fill ``rec`` (shapes, group_rows, nonfinite,
-    bytes, sha256) and write its shard.  Cross-sample statistics (per instance, and the
-    ``network`` ones) are small and precision-critical: they are stored as float32."""
+    bytes, sha256) and write its shard atomically.  Cross-sample statistics (per instance, and
+    the ``network`` ones) are small and precision-critical: they are stored as float32.
+    ``staged``: leave the shard in a temporary file beside ``path`` and return that file's path,
+    for :func:`gpnas.atomic.publish`."""
     tensors: dict[str, torch.Tensor] = {}
     shapes, rows_all, nonfinite = [], [], 0
-    names = list(STAT_NAMES) + [n for n in CROSS_INSTANCE if instances and n in instances[0]]
+    cross = [n for n in CROSS_INSTANCE if instances and n in instances[0]]
     for k, (key, rows) in enumerate(group_by_shape(instances).items()):
-        for name in names:
-            stacked = torch.stack([instances[i][name] for i in rows])
-            stored, scale, bad = to_storage(stacked, dtype if name in STATISTICS else "float32")
+        def stacked(name):
+            return torch.stack([instances[i][name] for i in rows])
+
+        stored_all = to_storage_many([stacked(name) for name in STAT_NAMES], dtype)
+        stored_all += [to_storage(stacked(name), "float32") for name in cross]
+        for name, (stored, scale, bad) in zip(list(STAT_NAMES) + cross, stored_all):
             tensors[f"g{k}/{name}"] = stored
             if scale is not None:
                 tensors[f"g{k}/{name}{SCALE_SUFFIX}"] = scale
@@ -246,5 +277,10 @@ def write_net(path: Path, rec: dict, instances: list[dict[str, torch.Tensor]], d
     # one metadata key, keys sorted: the same network's shard is byte-identical from run to run
     net = {k: v for k, v in rec.items() if k not in ("shard", "bytes", "sha256", "seconds")}
     meta = {"gpnas": json.dumps({"net": net, "settings": settings}, sort_keys=True)}
-    size, digest = write_safetensors(path, tensors, meta)
+    with staged_file(path) as (f, tmp):
+        size, digest = write_safetensors(f, tensors, meta)
     rec.update(bytes=size, sha256=digest)
+    if staged:
+        return tmp
+    publish(tmp, path)
+    return None

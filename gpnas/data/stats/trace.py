@@ -55,6 +55,29 @@ Determinism: the noise is drawn from ``torch.Generator().manual_seed(seed)`` (no
 the perturbation), and every pass runs under ``torch.manual_seed(seed)`` inside a forked RNG
 (dropout, if any), so the same model, images and seed give identical tensors.
 
+One fused pass (``fused=True``)
+-------------------------------
+At batch size 1 the three inputs can run as ONE batch of 3 with the same results, bit for bit, as
+three passes -- for models whose only operation that mixes the rows of a batch is
+``nn.BatchNorm2d`` (gpnas's spaces; the caller vouches for that, so it is opt-in).  During the
+fused pass:
+
+* every ``BatchNorm2d`` normalises each input on its own: the (3, C, H, W) batch is viewed as
+  (1, 3C, H, W) and normalised per channel with the affine parameters repeated, i.e. per (input,
+  channel) over (H, W), as the input's own pass does;
+* every ``Conv2d`` runs (forward and backward) on the backend torch picks for one input
+  (``torch._C._select_conv_backend``: e.g. the direct ``Slow2d`` kernel of batch-1 3x3
+  convolutions, where a batch of 3 would go to oneDNN and round differently);
+* ``weight_grad`` is computed per input from the conv's input and output gradient;
+* every ``AvgPool2d`` runs on a channels-last copy of its input: torch's channels-last kernel
+  gives the same numbers several times faster on CPU.
+
+Where a layer or a conv's backend cannot be matched (or torch lacks the selector), the three
+passes run instead; the result is the same either way.  Larger batches always take three passes:
+there a row's tensors are not contiguous in the fused batch, and torch's kernels then sum in
+another order (the statistics would differ in the last bits).  Fusing saves the per-operation
+overhead of two passes.
+
 This module imports nothing but ``torch`` and the statistic names, so ``gpnas export --format
 python`` embeds its own source in the standalone scorer: one definition of the collector.
 Problems with a model raise :class:`CollectError` (gpnas turns it into a one-line error).
@@ -68,6 +91,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from primitives.terminals import INPUTS, PER_INPUT, STAT_NAMES
@@ -241,16 +265,25 @@ def _outputs_to_loss(out) -> torch.Tensor:
     return out.float().sum()
 
 
-def _weight_grad(conv: _Call, grads: dict[int, torch.Tensor], calls_per_module: dict[int, int]):
+def _weight_grad(conv: _Call, grads: dict[int, torch.Tensor], calls_per_module: dict[int, int],
+                 groups: int = 1, k: int = 0):
+    """The weight gradient of this conv call (of input ``k``'s rows in a fused pass)."""
     m: nn.Conv2d = conv.module
-    if calls_per_module[id(m)] == 1 or m.padding_mode != "zeros" or isinstance(m.padding, str):
+    if groups == 1 and (calls_per_module[id(m)] == 1 or m.padding_mode != "zeros"
+                        or isinstance(m.padding, str)):
         g = grads.get(id(m.weight))
         return torch.zeros_like(m.weight) if g is None else g
     g_out = grads.get(id(conv.out))
     if g_out is None:
         return torch.zeros_like(m.weight)
-    return torch.nn.grad.conv2d_weight(conv.inp, m.weight.shape, g_out, stride=m.stride,
+    return torch.nn.grad.conv2d_weight(_rows_of(conv.inp, groups, k), m.weight.shape,
+                                       _rows_of(g_out, groups, k), stride=m.stride,
                                        padding=m.padding, dilation=m.dilation, groups=m.groups)
+
+
+def _rows_of(t: torch.Tensor, groups: int, k: int) -> torch.Tensor:
+    """Row ``k`` (input k) of a fused batch of ``groups`` inputs of one sample each."""
+    return t if groups == 1 else t[k:k + 1]
 
 
 def _forward(model: nn.Module, x: torch.Tensor, order: str, seed: int, safe: bool):
@@ -265,8 +298,10 @@ def _forward(model: nn.Module, x: torch.Tensor, order: str, seed: int, safe: boo
     return trace, _find_instances(trace, order), loss
 
 
-def _one_pass(model: nn.Module, x: torch.Tensor, order: str, seed: int):
-    """Forward + backward for one input; the per-input tensors of every instance."""
+def _pass(model: nn.Module, x: torch.Tensor, order: str, seed: int, groups: int = 1):
+    """Forward + backward of ``x`` (``groups`` > 1: that many inputs fused, see
+    :func:`_rows_of`); per input, the per-input tensors of every instance as (row, instance)
+    pairs."""
     trace, instances, loss = _forward(model, x, order, seed, safe=False)
     if _modified(instances) is not None:
         # the model changed a recorded tensor in place: redo the pass with copies downstream
@@ -290,9 +325,9 @@ def _one_pass(model: nn.Module, x: torch.Tensor, order: str, seed: int):
         need(inst.relu.out)
         need(inst.bn.out if order == "rcb" else inst.bn.inp)
         conv = inst.convs[0]
-        if calls_per_module[id(conv.module)] == 1:
+        if calls_per_module[id(conv.module)] == 1 and groups == 1:
             need(conv.module.weight)
-        else:
+        else:  # per call (or per input): from the conv output's gradient
             need(conv.out)
     grads: dict[int, torch.Tensor] = {}
     if targets and loss.requires_grad:
@@ -304,31 +339,135 @@ def _one_pass(model: nn.Module, x: torch.Tensor, order: str, seed: int):
         g = grads.get(id(t))
         return torch.zeros_like(t) if g is None else g
 
-    rows = []
+    per_input: list[list] = [[] for _ in range(groups)]
     for inst in instances:
         relu_out = inst.relu.out.detach()
         relu_out_grad = grad_of(inst.relu.out).detach()
         # rcb: BN output; cbr: the conv output = BN input (the BN output is relu_in there)
         bn_t = inst.bn.out if order == "rcb" else inst.bn.inp
-        row = {
+        tensors = {
             "relu_in": inst.relu.inp.detach(),
             "relu_out": relu_out,
             "relu_in_grad": relu_out_grad * (relu_out > 0),
             "relu_out_grad": relu_out_grad,
-            "weight_grad": _weight_grad(inst.convs[0], grads, calls_per_module).detach(),
             "bn_out": bn_t.detach(),
             "bn_out_grad": grad_of(bn_t).detach(),
         }
-        rows.append((row, inst))
-    return rows
+        rows = {name: t.split(1) if groups > 1 else (t,) for name, t in tensors.items()}
+        for k in range(groups):
+            row = {name: parts[k] for name, parts in rows.items()}
+            row["weight_grad"] = _weight_grad(inst.convs[0], grads, calls_per_module, groups,
+                                              k).detach()
+            per_input[k].append((row, inst))
+    return per_input
+
+
+class _NotFusable(Exception):
+    """The fused pass cannot reproduce the three passes exactly for this model."""
 
 
 @contextlib.contextmanager
-def _train_mode_restored(model: nn.Module) -> Iterator[None]:
+def _conv_backends(mkldnn: bool, nnpack: bool) -> Iterator[None]:
+    """torch's oneDNN and NNPACK convolution backends switched on or off inside the block."""
+    before = torch._C._get_mkldnn_enabled(), torch._C._get_nnpack_enabled()
+    torch._C._set_mkldnn_enabled(mkldnn)
+    torch._C._set_nnpack_enabled(nnpack)
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(before[0])
+        torch._C._set_nnpack_enabled(before[1])
+
+
+def _backend_switches(conv: nn.Conv2d, x: torch.Tensor, groups: int) -> tuple[bool, bool]:
+    """(oneDNN, NNPACK) switches under which torch convolves the fused batch ``x`` with the
+    backend it picks for the rows of one input; :class:`_NotFusable` if there are none."""
+    select = getattr(torch._C, "_select_conv_backend", None)
+    if select is None or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        raise _NotFusable
+    args = (conv.weight, conv.bias, list(conv.stride), list(conv.padding), list(conv.dilation),
+            False, [0, 0], conv.groups)
+    want = select(x[: x.shape[0] // groups], *args)
+    now = torch._C._get_mkldnn_enabled(), torch._C._get_nnpack_enabled()
+    for switches in (now, (False, now[1]), (False, False)):
+        with _conv_backends(*switches):
+            if select(x, *args) == want:
+                return switches
+    raise _NotFusable
+
+
+class _ConvOnBackend(torch.autograd.Function):
+    """``conv(x)`` (its weight held constant) computed forward and backward under given backend
+    switches."""
+
+    @staticmethod
+    def forward(ctx, x, conv, switches):
+        ctx.save_for_backward(x)
+        ctx.conv, ctx.switches = conv, switches
+        with _conv_backends(*switches):
+            return F.conv2d(x, conv.weight.detach(), None if conv.bias is None else
+                            conv.bias.detach(), conv.stride, conv.padding, conv.dilation,
+                            conv.groups)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        conv = ctx.conv
+        with _conv_backends(*ctx.switches):
+            gx = torch.ops.aten.convolution_backward(
+                grad, x, conv.weight.detach(), None, list(conv.stride), list(conv.padding),
+                list(conv.dilation), False, [0, 0], conv.groups, [True, False, False])[0]
+        return gx, None, None
+
+
+@contextlib.contextmanager
+def _per_input_layers(model: nn.Module, groups: int) -> Iterator[None]:
+    """Inside the block, the model's BatchNorm2d and Conv2d modules treat a fused batch of
+    ``groups`` inputs as ``groups`` separate batches (see the module docstring)."""
+
+    def batchnorm(bn: nn.BatchNorm2d):
+        weight, bias = (None if p is None else p.detach().repeat(groups)
+                        for p in (bn.weight, bn.bias))
+
+        def forward(x):
+            y = F.batch_norm(x.reshape(1, groups * x.shape[1], *x.shape[2:]), None, None,
+                             weight, bias, True, 0.0, bn.eps)
+            return y.view(x.shape)
+        return forward
+
+    def conv2d(conv: nn.Conv2d):
+        def forward(x):
+            return _ConvOnBackend.apply(x, conv, _backend_switches(conv, x, groups))
+        return forward
+
+    def avgpool2d(pool: nn.AvgPool2d):
+        def forward(x):  # the same numbers as NCHW, from torch's faster channels-last kernel
+            return F.avg_pool2d(x.contiguous(memory_format=torch.channels_last), pool.kernel_size,
+                                pool.stride, pool.padding, pool.ceil_mode, pool.count_include_pad,
+                                pool.divisor_override).contiguous()
+        return forward
+
+    patch = {nn.BatchNorm2d: batchnorm, nn.Conv2d: conv2d, nn.AvgPool2d: avgpool2d}
+    mixing = (nn.modules.batchnorm._BatchNorm, nn.modules.conv._ConvNd,
+              nn.modules.dropout._DropoutNd, nn.AvgPool2d)
+    layers = [m for m in model.modules() if isinstance(m, mixing)]
+    if any(type(m) not in patch or "forward" in vars(m) for m in layers):
+        raise _NotFusable  # a layer the fused pass cannot treat per input
+    try:
+        for m in layers:
+            m.forward = patch[type(m)](m)
+        yield
+    finally:
+        for m in layers:
+            vars(m).pop("forward", None)
+
+
+@contextlib.contextmanager
+def _train_mode_restored(model: nn.Module, buffers: bool = True) -> Iterator[None]:
     """``model`` in training mode for the block; afterwards every module's training flag and
-    every buffer (BN running statistics, batch counts) are as they were."""
+    (with ``buffers``) every buffer (BN running statistics, batch counts) are as they were."""
     modes = {m: m.training for m in model.modules()}
-    buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
+    buffers = {k: b.detach().clone() for k, b in model.named_buffers()} if buffers else {}
     try:
         model.train()
         yield
@@ -342,9 +481,10 @@ def _train_mode_restored(model: nn.Module) -> Iterator[None]:
 
 
 def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
-                      ) -> tuple[list[dict[str, torch.Tensor]], CollectInfo]:
+                      fused: bool = False) -> tuple[list[dict[str, torch.Tensor]], CollectInfo]:
     """The statistics of every instance (see :func:`collect`) and what the trace found
-    (recorded conv names, sep instances)."""
+    (recorded conv names, sep instances).  ``fused``: one pass for the three inputs, for models
+    whose batch rows meet only in BatchNorm2d (see the module docstring); same result."""
     if not torch.is_tensor(images) or images.dim() != 4:
         raise CollectError("images must be a (B, C, H, W) tensor")
     data = images.detach().float()
@@ -352,18 +492,11 @@ def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, orde
     noise = torch.randn(data.shape, generator=gen)
     perturb = data + PERTURB_SCALE * torch.randn(data.shape, generator=gen)
 
-    conv_flags = {}
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            conv_flags[m] = m.weight.requires_grad
-            m.weight.requires_grad_(True)
-    try:
-        with _train_mode_restored(model), torch.enable_grad():
-            passes = {name: _one_pass(model, x, order, seed)
-                      for name, x in zip(INPUTS, (data, noise, perturb))}
-    finally:
-        for m, flag in conv_flags.items():
-            m.weight.requires_grad_(flag)
+    inputs = (data, noise, perturb)
+    with torch.enable_grad():
+        passes = _fused_passes(model, inputs, order, seed) if fused else None
+        if passes is None:
+            passes = _three_passes(model, inputs, order, seed)
 
     keys = [[inst.key for _, inst in passes[name]] for name in INPUTS]
     if not (keys[0] == keys[1] == keys[2]):
@@ -385,6 +518,37 @@ def collect_with_info(model: nn.Module, images: torch.Tensor, *, seed: int, orde
     return out, info
 
 
+def _three_passes(model, inputs, order, seed):
+    """Input name -> the rows of its own pass."""
+    conv_flags = {}
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            conv_flags[m] = m.weight.requires_grad
+            m.weight.requires_grad_(True)
+    try:
+        with _train_mode_restored(model):
+            return {name: _pass(model, x, order, seed)[0] for name, x in zip(INPUTS, inputs)}
+    finally:
+        for m, flag in conv_flags.items():
+            m.weight.requires_grad_(flag)
+
+
+def _fused_passes(model, inputs, order, seed):
+    """Input name -> its rows, from one fused pass; None where that would not be exact."""
+    if inputs[0].shape[0] != 1:
+        return None
+    # the fused BatchNorm2d leaves its running statistics alone (and the weights are held
+    # constant): only other modules' buffers need saving
+    buffers = any(type(m) is not nn.BatchNorm2d for m in model.modules()
+                  if next(m.buffers(recurse=False), None) is not None)
+    try:
+        with _per_input_layers(model, len(inputs)), _train_mode_restored(model, buffers):
+            per_input = _pass(model, torch.cat(inputs), order, seed, groups=len(inputs))
+    except _NotFusable:
+        return None
+    return dict(zip(INPUTS, per_input))
+
+
 def instance_info(model: nn.Module, images: torch.Tensor, order: str = "rcb") -> CollectInfo:
     """The instances :func:`collect` would record (one forward pass, no gradients): cheap."""
     with _train_mode_restored(model):
@@ -400,7 +564,7 @@ def instance_info(model: nn.Module, images: torch.Tensor, order: str = "rcb") ->
 
 
 def collect(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "rcb",
-            ) -> list[dict[str, torch.Tensor]]:
+            fused: bool = False) -> list[dict[str, torch.Tensor]]:
     """The 22 statistics of every instance of ``model``, in execution order.
 
     ``images``: a (B, C, H, W) batch (B is the statistics' batch size).  Returns one dict per
@@ -408,7 +572,7 @@ def collect(model: nn.Module, images: torch.Tensor, *, seed: int, order: str = "
     shape (``relu_*``: conv input (B, C_in, H, W); ``bn_*``: conv output; ``weight*``: conv weight).
     See the module docstring for the exact definitions.
     """
-    return collect_with_info(model, images, seed=seed, order=order)[0]
+    return collect_with_info(model, images, seed=seed, order=order, fused=fused)[0]
 
 
 #: one statistic of each shape class (``act``, ``bn``, ``weight``): the class's shape is its shape
