@@ -1,7 +1,8 @@
 """The primitive DSL's contract (DESIGN §3): typed, batched, total, symbolic, one row per op.
 
-* every op, every signature: random batched inputs of the declared types give the declared
-  output shape and batch size, never raise, never return +-inf, never mutate their inputs;
+* every op, every signature (the paper's rows and the ``grid`` extension's rows and overloads):
+  random batched inputs of the declared types give the declared output shape and batch size,
+  never raise, never return +-inf, never mutate their inputs;
 * batched equals row-by-row (no row mixing);
 * the sympy form agrees with the torch implementation where sympy can evaluate it;
 * registry and primitive-set checks fail with clear messages;
@@ -24,8 +25,8 @@ from hypothesis import strategies as st
 from sympy.core.function import AppliedUndef
 
 from primitives import (
-    ACT, ALL_TYPES, BN, OPS, SCALAR, STATISTICS, WEIGHT, Op, PrimitiveError, PrimitiveSet,
-    Signature, default_primitive_set,
+    ACT, ACT_GRID, ALL_TYPES, BN, BN_GRID, OPS, SCALAR, STATISTICS, WEIGHT, WEIGHT_GRID, Op,
+    PrimitiveError, PrimitiveSet, Signature, default_primitive_set, primitive_set,
 )
 from paths import REPO
 
@@ -37,7 +38,9 @@ FAST = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-OP_SIGS = [(op, sig) for op in OPS for sig in op.signatures]
+#: the paper's rows with the grid extension's overloads, and the extension's own rows
+GRID_SET = primitive_set("grid")
+OP_SIGS = [(op, sig) for op in GRID_SET.ops for sig in op.signatures]
 OP_SIG_IDS = [f"{op.name}:{'-'.join(sig.inputs)}" for op, sig in OP_SIGS]
 
 
@@ -45,8 +48,9 @@ OP_SIG_IDS = [f"{op.name}:{'-'.join(sig.inputs)}" for op, sig in OP_SIGS]
 # Few hypothesis draws per example (each draw costs time): shapes come from one sampled_from,
 # tensor contents from a seeded generator plus a handful of drawn choices.
 def _layer_dims(b, c, h, c2, h2, k, groups) -> dict[str, tuple[int, ...]]:
-    """Per-instance shapes of one network layer: act, bn, weight (scalar is ())."""
-    return {ACT: (b, c, h, h), BN: (b, c2, h2, h2), WEIGHT: (c2, c // groups, k, k), SCALAR: ()}
+    """Per-instance shapes of one network layer: act, bn, weight, their grids (scalar is ())."""
+    return {ACT: (b, c, h, h), BN: (b, c2, h2, h2), WEIGHT: (c2, c // groups, k, k), SCALAR: (),
+            ACT_GRID: (b, c), BN_GRID: (b, c2), WEIGHT_GRID: (c2, c // groups)}
 
 
 ALL_DIMS = [
@@ -155,7 +159,8 @@ def test_batched_equals_row_by_row(op: Op, sig: Signature, data):
 def test_rows_are_independent_of_each_other():
     """Changing one row (to NaN even) never changes another row's result."""
     g = torch.Generator().manual_seed(0)
-    shapes = {ACT: (2, 2, 3, 3), BN: (2, 3, 2, 2), WEIGHT: (3, 2, 3, 3), SCALAR: ()}
+    shapes = {ACT: (2, 2, 3, 3), BN: (2, 3, 2, 2), WEIGHT: (3, 2, 3, 3), SCALAR: (),
+              ACT_GRID: (2, 2), BN_GRID: (2, 3), WEIGHT_GRID: (3, 2)}
     for op, sig in OP_SIGS:
         xs = [torch.randn(3, *shapes[t], generator=g, dtype=torch.float64) for t in sig.inputs]
         ref = op.fn(*xs)
@@ -358,7 +363,8 @@ def test_default_set():
 
 def test_commutative_ops_are_commutative():
     g = torch.Generator().manual_seed(1)
-    shapes = {ACT: (2, 2, 3, 3), BN: (2, 3, 2, 2), WEIGHT: (3, 2, 3, 3), SCALAR: ()}
+    shapes = {ACT: (2, 2, 3, 3), BN: (2, 3, 2, 2), WEIGHT: (3, 2, 3, 3), SCALAR: (),
+              ACT_GRID: (2, 2), BN_GRID: (2, 3), WEIGHT_GRID: (3, 2)}
     for op, sig in OP_SIGS:
         if not getattr(op, "commutative", False):
             continue
