@@ -1,0 +1,240 @@
+"""EZNAS-A reproduced: Kendall tau of the paper's NASM on NB201 and DARTS networks.
+
+    python benchmarks/eznas_a.py score --space nb201-cifar10 --nets 500 --bench-dir ../shared/benchdata
+    python benchmarks/eznas_a.py report --bench-dir ../shared/benchdata
+
+``score`` builds each network (``Space.build(arch, seed)``: gpnas's reference init, which is the
+official code's init, or ``--init torch``: PyTorch's default init, no re-initialisation) and
+computes, for every batch size of ``--batch-sizes``, EZNAS-A = mean over instances of
+``frobenius(sigmoid(logdet(sign(x))))`` (``torch.logdet`` of the 4-D tensor, NaN -> 0) for:
+
+* ``paper``: x = ``weight_grad.noise`` (the paper's input; the built-in ``eznas-a``);
+* ``code``: x = ``relu_in_grad.data`` (the input the official ``verify_scores.py`` hands the
+  program as ``ARG8``; the built-in ``eznas-a-code``);
+* ``paper_pw`` (DARTS only): x = the weight gradient (noise input) of the POINTWISE conv of a
+  separable / dilated conv, which the official code keeps (gpnas keeps the depthwise one).
+
+Only what the formula needs is collected, directly with torch: a noise pass (conv weight
+gradients) and a data pass (conv input gradients), as :mod:`gpnas.data.stats.trace` defines them
+(same noise generator, train-mode BN, backward of the sum of the logits); the instances are those
+the collector finds.  ``tests/baselines/test_eznas_a.py`` checks these scores equal the DSL
+programs on the collected statistics.  Images: :func:`gpnas.data.stats.images.sample_images` of
+the space (``--images`` for real data), one batch per batch size for every network.  Rows are
+appended to ``--out/<space>-<init>.csv`` as they are computed, so a rerun resumes.
+
+``report`` reads those files, computes Kendall tau-b / Spearman rho against test and validation
+accuracy, and writes the tables into ``benchmarks/results/eznas_a.md`` between its table markers
+(the text around them is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gpnas.baselines.evaluate import rank_correlations  # noqa: E402
+from gpnas.data.groundtruth import load_benchmark  # noqa: E402
+from gpnas.data.spaces import get_space  # noqa: E402
+from gpnas.data.stats.images import sample_images  # noqa: E402
+from gpnas.data.stats.trace import instance_info  # noqa: E402
+
+SPACES = ("nb201-cifar10", "nb201-cifar100", "nb201-imagenet16", "darts-cifar10")
+SHORT = {"nb201-cifar10": "NB201 C10", "nb201-cifar100": "NB201 C100",
+         "nb201-imagenet16": "NB201 IN16", "darts-cifar10": "DARTS C10 (NB301)"}
+#: the published figures (official code, batch 16, NB201 validation accuracy; NDS DARTS: paper)
+PUBLISHED = {"nb201-cifar10": "0.620", "nb201-cifar100": "0.617", "nb201-imagenet16": "-",
+             "darts-cifar10": "0.547 (NDS DARTS)"}
+BEGIN, END = "<!-- eznas_a tables: begin -->", "<!-- eznas_a tables: end -->"
+
+
+# -- the formula, directly with torch ----------------------------------------------------------
+def eznas_layer(x: torch.Tensor) -> float:
+    """frobenius(sigmoid(logdet(sign(x)))) of one layer's tensor, as the official code writes
+    it: torch.logdet of the 4-D tensor, NaN set to 0 (-inf kept: sigmoid makes it 0)."""
+    v = torch.logdet(torch.sign(x.float()))
+    v[v != v] = 0
+    return float(torch.linalg.vector_norm(torch.sigmoid(v)))
+
+
+def build(space: str, arch: str, seed: int, init: str) -> torch.nn.Module:
+    sp = get_space(space)
+    if init == "reference":
+        return sp.build(arch, seed=seed)
+    fam = sp._module()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return fam.build(fam.parse(arch, space=space), sp.num_classes)
+
+
+def _pass(model, x, seed, convs, targets):
+    """Forward (train mode) and backward of the sum of the outputs; the gradients of
+    ``targets(conv, conv_input)`` for every conv, and the conv inputs."""
+    inputs = {}
+    hooks = [c.register_forward_pre_hook(lambda m, a: inputs.__setitem__(m, a[0])) for c in convs]
+    try:
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            torch.manual_seed(seed)
+            loss = model(x.detach().clone().requires_grad_(True)).float().sum()
+    finally:
+        for h in hooks:
+            h.remove()
+    ts = [targets(c, inputs[c]) for c in convs]
+    return torch.autograd.grad(loss, ts, allow_unused=True), [inputs[c] for c in convs]
+
+
+def net_scores(model, images: torch.Tensor, seed: int, pointwise: bool = False) -> dict:
+    """EZNAS-A variants of one network for one image batch (see the module docstring)."""
+    model.train()
+    names = instance_info(model, images[:1]).convs
+    modules = dict(model.named_modules())
+    convs = [modules[n] for n in names]
+    # the official code's conv of each instance: the pointwise one of a separable/dilated conv
+    official = [modules[n[: -len("depthwise")] + "pointwise"] if n.endswith(".depthwise")
+                else modules[n] for n in names] if pointwise else []
+    weighted = list(dict.fromkeys(convs + official))
+    noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(int(seed)))
+    wg, _ = _pass(model, noise, seed, weighted, lambda c, x: c.weight)
+    ig, xs = _pass(model, images, seed, convs, lambda c, x: x)
+    grad = dict(zip(weighted, wg))
+    out = {"paper": np.mean([eznas_layer(grad[c]) for c in convs]),
+           "code": np.mean([eznas_layer(g * (x > 0)) for g, x in zip(ig, xs)]),
+           "instances": len(convs)}
+    if pointwise:
+        out["paper_pw"] = np.mean([eznas_layer(grad[c]) for c in official])
+    return out
+
+
+# -- score: incremental CSV ---------------------------------------------------------------------
+def ground_truth(space: str, bench_dir, n: int, seed: int):
+    test = load_benchmark(space, bench_dir, "test")
+    archs, acc_test = test.sample(n, seed)
+    if get_space(space).family == "darts":
+        return archs, acc_test, acc_test, test
+    valid = load_benchmark(space, bench_dir, "valid")
+    return archs, acc_test, np.array([valid.lookup(a) for a in archs]), test
+
+
+def score(args) -> None:
+    space, bs = args.space, [int(b) for b in args.batch_sizes.split(",")]
+    archs, acc_test, acc_valid, _ = ground_truth(space, args.bench_dir, args.nets, args.seed)
+    path = Path(args.out) / f"{space}-{args.init}.csv"
+    pointwise = get_space(space).family == "darts"
+    variants = ["paper", "code"] + (["paper_pw"] if pointwise else [])
+    cols = ["arch", "test", "valid", "params", "instances"] + \
+        [f"{v}_b{b}" for b in bs for v in variants] + ["seconds"]
+    done = set()
+    if path.exists():
+        with path.open() as f:
+            done = {r["arch"] for r in csv.DictReader(f)}
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(",".join(cols) + "\n")
+    images = {b: sample_images(space, b, args.seed, args.images) for b in bs}
+    torch.set_num_threads(args.threads)
+    todo = [i for i, a in enumerate(archs) if a not in done]
+    print(f"{space} ({args.init} init): {len(done)} done, {len(todo)} to do", flush=True)
+    t_start = time.time()
+    with path.open("a", newline="") as f:
+        w = csv.writer(f)
+        for k, i in enumerate(todo):
+            t0 = time.perf_counter()
+            row = {"arch": archs[i], "test": acc_test[i], "valid": acc_valid[i]}
+            model = build(space, archs[i], args.seed, args.init)
+            for b in bs:
+                s = net_scores(model, images[b], args.seed, pointwise)
+                row.update({f"{v}_b{b}": s[v] for v in variants}, instances=s["instances"])
+            row["params"] = sum(p.numel() for p in model.parameters())
+            row["seconds"] = round(time.perf_counter() - t0, 3)
+            w.writerow([row[c] for c in cols])
+            f.flush()
+            if (k + 1) % 25 == 0:
+                rate = (time.time() - t_start) / (k + 1)
+                print(f"  {k + 1}/{len(todo)}  {rate:.2f} s/net", flush=True)
+
+
+# -- report -----------------------------------------------------------------------------------
+def _read(path: Path) -> dict[str, np.ndarray]:
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0] if k != "arch"} \
+        if rows else {}
+
+
+def _cell(scores, acc) -> str:
+    r = rank_correlations(scores, acc)
+    return "-" if r["kendall"] is None else f"{r['kendall']:.3f} ({r['spearman']:.3f})"
+
+
+def report(args) -> None:
+    out = Path(args.out)
+    lines = [BEGIN, "",
+             "Kendall tau-b (Spearman rho in brackets) of each score vs trained accuracy. "
+             "`paper`: x = weight_grad.noise (built-in `eznas-a`); `code`: x = relu_in_grad.data "
+             "(what the official verify_scores.py feeds, built-in `eznas-a-code`); `paper_pw`: "
+             "weight_grad.noise of the pointwise conv of DARTS separable/dilated convs (the "
+             "official layer choice); `params`: parameter count on the same networks.", ""]
+    for init in ("reference", "torch"):
+        files = [(s, out / f"{s}-{init}.csv") for s in SPACES if (out / f"{s}-{init}.csv").exists()]
+        if not files:
+            continue
+        lines += [f"### {'gpnas reference init (= the official code init)' if init == 'reference' else 'PyTorch default init (no re-initialisation)'}", "",
+                  "| space | networks | accuracy | batch | paper | code | paper_pw | params | published (official, batch 16) |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|---|"]
+        for s, path in files:
+            d = _read(path)
+            if not d:
+                continue
+            n = len(d["test"])
+            metrics = ["valid"] if get_space(s).family == "darts" else ["valid", "test"]
+            batches = sorted({int(k.split("_b")[1]) for k in d if k.startswith("paper_b")})
+            for m in metrics:
+                for b in batches:
+                    cells = [_cell(d[f"{v}_b{b}"], d[m]) if f"{v}_b{b}" in d else "-"
+                             for v in ("paper", "code", "paper_pw")]
+                    lines.append(f"| {SHORT[s]} | {n} | {m} | {b} | " + " | ".join(cells)
+                                 + f" | {_cell(d['params'], d[m])} | "
+                                 + (PUBLISHED[s] if m == "valid" else "-") + " |")
+            secs = d["seconds"]
+            lines.append(f"| | | | | | | | | {np.median(secs):.2f} s/net median |")
+        lines.append("")
+    lines += [f"Written by `python benchmarks/eznas_a.py report` on {platform.node() or 'host'} "
+              f"({time.strftime('%Y-%m-%d')}).", "", END]
+    md = Path(args.md)
+    text = md.read_text() if md.exists() else f"# EZNAS-A reproduced\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text += f"\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    md.write_text(head + "\n".join(lines) + tail)
+    print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=("score", "report"))
+    ap.add_argument("--space", default="nb201-cifar10", choices=SPACES)
+    ap.add_argument("--nets", type=int, default=500)
+    ap.add_argument("--batch-sizes", default="1,16")
+    ap.add_argument("--init", default="reference", choices=("reference", "torch"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bench-dir", default=None)
+    ap.add_argument("--images", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/eznas_a"))
+    ap.add_argument("--md", default=str(ROOT / "benchmarks/results/eznas_a.md"))
+    args = ap.parse_args()
+    score(args) if args.what == "score" else report(args)
+
+
+if __name__ == "__main__":
+    main()
