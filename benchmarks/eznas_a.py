@@ -115,9 +115,15 @@ def net_scores(model, images: torch.Tensor, seed: int, pointwise: bool = False) 
 
 
 # -- score: incremental CSV ---------------------------------------------------------------------
-def ground_truth(space: str, bench_dir, n: int, seed: int):
+def ground_truth(space: str, bench_dir, n: int, seed: int, archs_file=None):
+    """The architectures (``n`` of one seeded permutation, or those of ``archs_file``, one per
+    line) with their test and validation accuracy."""
     test = load_benchmark(space, bench_dir, "test")
-    archs, acc_test = test.sample(n, seed)
+    if archs_file:
+        archs = [a for a in Path(archs_file).read_text().splitlines() if a.strip()]
+        acc_test = np.array([test.lookup(a) for a in archs])
+    else:
+        archs, acc_test = test.sample(n, seed)
     if get_space(space).family == "darts":
         return archs, acc_test, acc_test, test
     valid = load_benchmark(space, bench_dir, "valid")
@@ -126,7 +132,8 @@ def ground_truth(space: str, bench_dir, n: int, seed: int):
 
 def score(args) -> None:
     space, bs = args.space, [int(b) for b in args.batch_sizes.split(",")]
-    archs, acc_test, acc_valid, _ = ground_truth(space, args.bench_dir, args.nets, args.seed)
+    archs, acc_test, acc_valid, _ = ground_truth(space, args.bench_dir, args.nets, args.seed,
+                                                 args.archs)
     path = Path(args.out) / f"{space}-{args.init}.csv"
     pointwise = get_space(space).family == "darts"
     variants = ["paper", "code"] + (["paper_pw"] if pointwise else [])
@@ -206,6 +213,15 @@ def report(args) -> None:
                                  + (PUBLISHED[s] if m == "valid" else "-") + " |")
             secs = d["seconds"]
             lines.append(f"| | | | | | | | | {np.median(secs):.2f} s/net median |")
+        lines += ["", "Kendall tau between each score and the parameter count (how much of it is "
+                  "a size proxy):", "", "| space | batch | paper | code | paper_pw |",
+                  "|---|---:|---:|---:|---:|"]
+        for s, path in files:
+            d = _read(path)
+            for b in sorted({int(k.split("_b")[1]) for k in d if k.startswith("paper_b")}):
+                lines.append(f"| {SHORT[s]} | {b} | " + " | ".join(
+                    _cell(d[f"{v}_b{b}"], d["params"]).split(" ")[0] if f"{v}_b{b}" in d
+                    else "-" for v in ("paper", "code", "paper_pw")) + " |")
         lines.append("")
     lines += [f"Written by `python benchmarks/eznas_a.py report` on {platform.node() or 'host'} "
               f"({time.strftime('%Y-%m-%d')}).", "", END]
@@ -224,6 +240,8 @@ def main() -> None:
     ap.add_argument("what", choices=("score", "report"))
     ap.add_argument("--space", default="nb201-cifar10", choices=SPACES)
     ap.add_argument("--nets", type=int, default=500)
+    ap.add_argument("--archs", default=None, help="score these architectures (one per line) "
+                    "instead of --nets of a seeded permutation")
     ap.add_argument("--batch-sizes", default="1,16")
     ap.add_argument("--init", default="reference", choices=("reference", "torch"))
     ap.add_argument("--seed", type=int, default=0)
