@@ -1,8 +1,7 @@
 """The primitive DSL's contract (DESIGN §3): typed, batched, total, symbolic, one row per op.
 
-* every op, every signature (the paper's rows and the ``grid`` extension's rows and overloads):
-  random batched inputs of the declared types give the declared output shape and batch size,
-  never raise, never return +-inf, never mutate their inputs;
+* every op, every signature: random batched inputs of the declared types give the declared
+  output shape and batch size, never raise, never return +-inf, never mutate their inputs;
 * batched equals row-by-row (no row mixing);
 * the sympy form agrees with the torch implementation where sympy can evaluate it;
 * registry and primitive-set checks fail with clear messages;
@@ -25,8 +24,8 @@ from hypothesis import strategies as st
 from sympy.core.function import AppliedUndef
 
 from primitives import (
-    ACT, ACT_GRID, ALL_TYPES, BN, BN_GRID, OPS, SCALAR, STATISTICS, WEIGHT, WEIGHT_GRID, Op,
-    PrimitiveError, PrimitiveSet, Signature, default_primitive_set, primitive_set,
+    ACT, ALL_TYPES, BN, OPS, SCALAR, STATISTICS, WEIGHT, Op, PrimitiveError, PrimitiveSet,
+    Signature, default_primitive_set,
 )
 from paths import REPO
 
@@ -38,13 +37,7 @@ FAST = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-#: the paper's rows, the grid extension's rows, and its overloads of the paper's rows (one grid
-#: type per op, in turn: an overload runs the op's own kernel on a tensor of another rank)
-GRID_SET = primitive_set("grid")
-_GRIDS = (ACT_GRID, BN_GRID, WEIGHT_GRID)
-OP_SIGS = [(op, sig) for op in GRID_SET.ops for sig in op.signatures
-           if op.paper_id >= len(OPS) or sig in OPS[op.paper_id].signatures
-           or sig.inputs[0] == _GRIDS[op.paper_id % 3]]
+OP_SIGS = [(op, sig) for op in OPS for sig in op.signatures]
 OP_SIG_IDS = [f"{op.name}:{'-'.join(sig.inputs)}" for op, sig in OP_SIGS]
 
 
@@ -52,9 +45,8 @@ OP_SIG_IDS = [f"{op.name}:{'-'.join(sig.inputs)}" for op, sig in OP_SIGS]
 # Few hypothesis draws per example (each draw costs time): shapes come from one sampled_from,
 # tensor contents from a seeded generator plus a handful of drawn choices.
 def _layer_dims(b, c, h, c2, h2, k, groups) -> dict[str, tuple[int, ...]]:
-    """Per-instance shapes of one network layer: act, bn, weight, their grids (scalar is ())."""
-    return {ACT: (b, c, h, h), BN: (b, c2, h2, h2), WEIGHT: (c2, c // groups, k, k), SCALAR: (),
-            ACT_GRID: (b, c), BN_GRID: (b, c2), WEIGHT_GRID: (c2, c // groups)}
+    """Per-instance shapes of one network layer: act, bn, weight (scalar is ())."""
+    return {ACT: (b, c, h, h), BN: (b, c2, h2, h2), WEIGHT: (c2, c // groups, k, k), SCALAR: ()}
 
 
 ALL_DIMS = [
@@ -163,8 +155,7 @@ def test_batched_equals_row_by_row(op: Op, sig: Signature, data):
 def test_rows_are_independent_of_each_other():
     """Changing one row (to NaN even) never changes another row's result."""
     g = torch.Generator().manual_seed(0)
-    shapes = {ACT: (2, 2, 3, 3), BN: (2, 3, 2, 2), WEIGHT: (3, 2, 3, 3), SCALAR: (),
-              ACT_GRID: (2, 2), BN_GRID: (2, 3), WEIGHT_GRID: (3, 2)}
+    shapes = {ACT: (2, 2, 3, 3), BN: (2, 3, 2, 2), WEIGHT: (3, 2, 3, 3), SCALAR: ()}
     for op, sig in OP_SIGS:
         xs = [torch.randn(3, *shapes[t], generator=g, dtype=torch.float64) for t in sig.inputs]
         ref = op.fn(*xs)
@@ -367,8 +358,7 @@ def test_default_set():
 
 def test_commutative_ops_are_commutative():
     g = torch.Generator().manual_seed(1)
-    shapes = {ACT: (2, 2, 3, 3), BN: (2, 3, 2, 2), WEIGHT: (3, 2, 3, 3), SCALAR: (),
-              ACT_GRID: (2, 2), BN_GRID: (2, 3), WEIGHT_GRID: (3, 2)}
+    shapes = {ACT: (2, 2, 3, 3), BN: (2, 3, 2, 2), WEIGHT: (3, 2, 3, 3), SCALAR: ()}
     for op, sig in OP_SIGS:
         if not getattr(op, "commutative", False):
             continue
