@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import platform
 import sys
 import time
@@ -235,9 +236,88 @@ def report(args) -> None:
     print("\n".join(lines))
 
 
+# -- the reproduction tables: EZNAS-A columns on their test networks -------------------------
+TABLE_COLUMNS = {"eznas_a": "paper_b16", "eznas_a_code": "code_b16"}
+
+
+def _bold_best(cells: list[str]) -> list[str]:
+    """paper_tables' rule: bold every number within 5e-4 of the row's best."""
+    def lead(c):
+        try:
+            return float(c.replace("**", "").split()[0])
+        except (ValueError, IndexError):
+            return None
+    plain = [c.replace("**", "") for c in cells]
+    vals = [lead(c) for c in plain]
+    top = max((v for v in vals if v is not None), default=None)
+    return [f"**{c}**" if v is not None and abs(v - top) < 5e-4 else c
+            for c, v in zip(plain, vals)]
+
+
+def tables(args) -> None:
+    """Add the eznas_a / eznas_a_code columns to the reproduction tables: scores of the tables'
+    test networks (``--out/<space>-reference.csv`` from ``score --archs``, batch 16) become rows
+    of paper_tables' baseline cache, and Table 1 (tau and rho) gets the two columns after the
+    other baselines, as a rerun of paper_tables.py with all baselines would write them."""
+    repro = ROOT / "benchmarks/results/reproduce"
+    rows_of = {}
+    for space in SPACES:
+        with (repro / f"scores_{space}.csv").open() as f:
+            nets = [(r["arch"], float(r["accuracy"])) for r in csv.DictReader(f)]
+        with (Path(args.out) / f"{space}-reference.csv").open() as f:
+            mine = {r["arch"]: r for r in csv.DictReader(f)}
+        acc = np.array([a for _, a in nets])
+        rows_of[SHORT[space].split(" (")[0]] = {
+            m: rank_correlations([float(mine[a][col]) for a, _ in nets], acc)
+            for m, col in TABLE_COLUMNS.items()}
+        cache = repro / "baseline_scores" / f"{space}.csv"
+        with cache.open() as f:
+            have = {(r["arch"], r["metric"]) for r in csv.DictReader(f)}
+        with cache.open("a", newline="") as f:
+            w = csv.writer(f)
+            for a, _ in nets:
+                for m, col in TABLE_COLUMNS.items():
+                    if (a, m) not in have:
+                        w.writerow([a, m, repr(float(mine[a][col])), mine[a]["seconds"]])
+    md = repro / "tables.md"
+    lines = md.read_text().split("\n")
+    key = "kendall"
+    for i, line in enumerate(lines):
+        if line.startswith("Spearman rho:"):
+            key = "spearman"
+        if not line.startswith("| space | params"):
+            continue
+        cols = line.split(" | ")
+        if "eznas_a" in cols:
+            continue
+        at = cols.index("zico") + 1
+        end = len(cols) - (1 if "EZNAS (published)" in line else 0)  # cells that compete
+        lines[i] = " | ".join(cols[:at] + list(TABLE_COLUMNS) + cols[at:])
+        lines[i + 1] = lines[i + 1].replace("|---|", "|---|" + "---:|" * len(TABLE_COLUMNS), 1)
+        j = i + 2
+        while j < len(lines) and lines[j].startswith("| "):
+            cells = [c.strip() for c in lines[j].strip().strip("|").split("|")]
+            name = cells[0]
+            if name in rows_of:
+                new = [f"{rows_of[name][m][key]:.3f}" for m in TABLE_COLUMNS]
+                body = cells[1:at] + new + cells[at:end]
+                lines[j] = "| " + " | ".join([name] + _bold_best(body) + cells[end:]) + " |"
+            else:
+                lines[j] = "| " + " | ".join(cells[:at] + ["-"] * len(TABLE_COLUMNS)
+                                             + cells[at:]) + " |"
+            j += 1
+    md.write_text("\n".join(lines))
+    data = json.loads((repro / "tables.json").read_text())
+    for space in SPACES:
+        data["baselines"][space].update(rows_of[SHORT[space].split(" (")[0]])
+    (repro / "tables.json").write_text(json.dumps(data, indent=1) + "\n")
+    for name, r in rows_of.items():
+        print(name, {m: (round(v["kendall"], 3), round(v["spearman"], 3)) for m, v in r.items()})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=("score", "report"))
+    ap.add_argument("what", choices=("score", "report", "tables"))
     ap.add_argument("--space", default="nb201-cifar10", choices=SPACES)
     ap.add_argument("--nets", type=int, default=500)
     ap.add_argument("--archs", default=None, help="score these architectures (one per line) "
@@ -251,7 +331,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/eznas_a"))
     ap.add_argument("--md", default=str(ROOT / "benchmarks/results/eznas_a.md"))
     args = ap.parse_args()
-    score(args) if args.what == "score" else report(args)
+    {"score": score, "report": report, "tables": tables}[args.what](args)
 
 
 if __name__ == "__main__":
