@@ -183,6 +183,15 @@ def _cell(scores, acc) -> str:
     return "-" if r["kendall"] is None else f"{r['kendall']:.3f} ({r['spearman']:.3f})"
 
 
+def _interval(scores, acc, resamples: int = 1000) -> str:
+    """Kendall tau and its 95% bootstrap interval over the networks (seeded)."""
+    rng = np.random.default_rng(0)
+    taus = [rank_correlations(scores[i], acc[i])["kendall"]
+            for i in rng.integers(0, len(acc), (resamples, len(acc)))]
+    lo, hi = np.percentile([t for t in taus if t is not None], [2.5, 97.5])
+    return f"{rank_correlations(scores, acc)['kendall']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
 def report(args) -> None:
     out = Path(args.out)
     lines = [BEGIN, "",
@@ -223,6 +232,15 @@ def report(args) -> None:
                 lines.append(f"| {SHORT[s]} | {b} | " + " | ".join(
                     _cell(d[f"{v}_b{b}"], d["params"]).split(" ")[0] if f"{v}_b{b}" in d
                     else "-" for v in ("paper", "code", "paper_pw")) + " |")
+        lines += ["", "Sampling error: Kendall tau at batch 16 vs validation accuracy with a 95% "
+                  "bootstrap interval (1000 resamples of the networks, seed 0):", "",
+                  "| space | networks | paper | code | params | published |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for s, path in files:
+            d = _read(path)
+            lines.append(f"| {SHORT[s]} | {len(d['valid'])} | " + " | ".join(
+                _interval(d[c], d["valid"]) if c in d else "-"
+                for c in ("paper_b16", "code_b16", "params")) + f" | {PUBLISHED[s]} |")
         lines.append("")
     lines += [f"Written by `python benchmarks/eznas_a.py report` on {platform.node() or 'host'} "
               f"({time.strftime('%Y-%m-%d')}).", "", END]
