@@ -2,24 +2,26 @@
 
 :func:`default_primitive_set` is the paper's DSL (34 operations over 22 statistics);
 :func:`primitive_set` adds named extensions (:data:`EXTENSIONS`): ``network`` (network-level
-programs with evolvable aggregation over layer instances) and ``cross`` (cross-sample statistics
-and their spectral operations).
+programs with evolvable aggregation over layer instances), ``cross`` (cross-sample statistics
+and their spectral operations) and ``grid`` (matrix-wise det / logdet that keep the grid of
+trailing matrices: what EZNAS-A needs).
 """
 
 import functools
 from dataclasses import replace
 
 from .cross import CROSS
+from .grid import GRID, GRID_OF
 from .network import NETWORK
 from .ops import OPS
 from .registry import Extension, Op, PrimitiveError, PrimitiveSet, Signature
 from .scalarize import TO_SCALAR
 from .terminals import INPUTS, PER_INPUT, STAT_NAMES, STATISTICS
-from .types import (ACT, ALL_TYPES, BMAT, BN, CMAT, KNOWN_TYPES, NET, NETWORK_TYPES, NMAT, SCALAR,
-                    TENSOR_TYPES, WEIGHT)
+from .types import (ACT, ACT_GRID, ALL_TYPES, BMAT, BN, BN_GRID, CMAT, KNOWN_TYPES, NET,
+                    NETWORK_TYPES, NMAT, SCALAR, TENSOR_TYPES, WEIGHT, WEIGHT_GRID)
 
 #: the DSL's extensions by name, in the order they are applied
-EXTENSIONS: dict[str, Extension] = {NETWORK.name: NETWORK, CROSS.name: CROSS}
+EXTENSIONS: dict[str, Extension] = {NETWORK.name: NETWORK, CROSS.name: CROSS, GRID.name: GRID}
 
 
 def primitive_set(*extensions: str) -> PrimitiveSet:
@@ -57,8 +59,9 @@ def full_primitive_set() -> PrimitiveSet:
 
 
 __all__ = [
-    "ACT", "ALL_TYPES", "BMAT", "BN", "CMAT", "EXTENSIONS", "NETWORK_TYPES", "NMAT", "Extension", "INPUTS", "KNOWN_TYPES", "NET", "OPS",
-    "Op", "PER_INPUT", "PrimitiveError", "PrimitiveSet", "SCALAR", "STATISTICS", "STAT_NAMES",
-    "Signature", "TENSOR_TYPES", "TO_SCALAR", "WEIGHT", "default_primitive_set",
+    "ACT", "ACT_GRID", "ALL_TYPES", "BMAT", "BN", "BN_GRID", "CMAT", "EXTENSIONS", "Extension",
+    "GRID_OF", "INPUTS", "KNOWN_TYPES", "NET", "NETWORK_TYPES", "NMAT", "OPS", "Op", "PER_INPUT",
+    "PrimitiveError", "PrimitiveSet", "SCALAR", "STATISTICS", "STAT_NAMES", "Signature",
+    "TENSOR_TYPES", "TO_SCALAR", "WEIGHT", "WEIGHT_GRID", "default_primitive_set",
     "full_primitive_set", "primitive_set",
 ]

@@ -235,6 +235,36 @@ def op_logdet(a):
     return _mask_rows(_per_instance_mean(d), bad)
 
 
+# -- matrix-wise: one number per trailing square matrix, the grid of them kept ----------------
+def _finite_matrices(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Matrices with a non-finite entry zeroed (so LAPACK never fails) and the grid mask of
+    those matrices."""
+    bad = ~torch.isfinite(a).all(dim=-1).all(dim=-1)
+    if bad.any():
+        a = a.masked_fill(bad[..., None, None], 0.0)
+    return a, bad
+
+
+def op_det_grid(a):
+    """``torch.det`` of a 4-D tensor: the determinant of every trailing square matrix (a k x k
+    kernel or an h x h feature map), the (C_out, C_in) / (B, C) grid of them kept.  Non-square
+    maps are cropped square; overflow or a non-finite matrix gives NaN there."""
+    a, bad = _finite_matrices(_square(a))
+    return _inf_to_nan(torch.linalg.det(a)).masked_fill_(bad, NAN)
+
+
+def op_logdet_grid(a):
+    """``torch.logdet`` of a 4-D tensor, the grid kept, with the paper's NaN -> 0: a negative
+    determinant gives 0.  A zero determinant (the paper's -inf) gives the most negative finite
+    number of the dtype, so sigmoid / exp of it are exactly 0 as in the paper and the value
+    stays finite.  A non-finite matrix gives NaN there."""
+    a, bad = _finite_matrices(_square(a))
+    sign, logabs = torch.linalg.slogdet(a)
+    low = torch.full_like(logabs, torch.finfo(logabs.dtype).min)
+    out = torch.where(sign > 0, logabs, torch.where(sign < 0, torch.zeros_like(logabs), low))
+    return out.masked_fill_(bad, NAN)
+
+
 def op_sym_eig_ratio(a):
     """Largest / smallest eigenvalue of G + G^T, G the gram matrix of the instance -> scalar.
 

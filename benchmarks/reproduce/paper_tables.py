@@ -15,10 +15,10 @@ architecture that any run evolved on in the same search space family (an NB201 n
 its CIFAR-10 accuracy is not held out on CIFAR-100 either); the first ``--test-nets`` of them.
 Every NASM and every baseline is scored on exactly those networks.
 
-Baselines (``gpnas.baselines``) are computed at ``--batch-size`` images (NASLib's 32) with the
-networks, initialisation and images of ``--seed``, and cached per architecture in
-``--scores DIR/<space>.csv`` so an interrupted run resumes; ``--baselines-only`` fills the cache
-and stops.  Evolved programs are scored on statistics collected with each run's own settings.
+Baselines (``gpnas.baselines``) are computed at ``--batch-size`` images (NASLib's 32; EZNAS-A at
+its own 16, the official code's) with the networks, initialisation and images of ``--seed``, and
+cached per architecture in ``--scores DIR/<space>.csv`` so an interrupted run resumes;
+``--baselines-only`` fills the cache and stops.  Evolved programs are scored on statistics collected with each run's own settings.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ PUBLISHED = {"nb201-cifar10": "0.620", "nb201-cifar100": "0.617", "NDS Amoeba": 
              "NDS DARTS": "0.547", "NDS ENAS": "0.511", "NDS PNAS": "0.478",
              "NDS NASNet": "0.431"}
 STAT_KEYS = ("batch_size", "order", "stats_seed", "to_scalar", "aggregate")
+#: baselines computed at their own batch size (not --batch-size): the official code's
+OWN_BATCH = ("eznas_a", "eznas_a_code")
 
 
 def family(space: str) -> str:
@@ -140,7 +142,7 @@ def baseline_scores(space, archs, metrics, *, batch, seed, cache: Path) -> dict[
             for m in [m for m in metrics if (a, m) not in done]:
                 t0 = time.perf_counter()
                 s = score_networks(space, [a], [m], seed=seed, progress=False,
-                                   batch_size=batch)[m][0]
+                                   batch_size=None if m in OWN_BATCH else batch)[m][0]
                 done[(a, m)] = float(s)
                 out.writerow([a, m, repr(float(s)), f"{time.perf_counter() - t0:.3f}"])
             f.flush()
@@ -375,8 +377,8 @@ def report(args, spaces, metrics, base, groups, runs, tested, info, out: Path) -
               f"{info[s]['test_archs']}, minus every architecture a run evolved on |"
               for s in spaces]
     lines += ["", f"- Baselines: `gpnas.baselines`, batch {args.batch_size} images for the data "
-              f"metrics (params, flops, synflow: one image's shape), networks/initialisation/"
-              f"images of seed {args.seed}, random labels.",
+              f"metrics (params, flops, synflow: one image's shape; eznas_a*: 16, the official "
+              f"code's), networks/initialisation/images of seed {args.seed}, random labels.",
               f"- Evolved NASMs: the final best program (top-1 of the last generation) of each "
               f"run, statistics at batch {cfg.batch_size}, order {cfg.order}, seed "
               f"{cfg.stats_seed}, to_scalar {cfg.to_scalar}, aggregate {cfg.aggregate}.",

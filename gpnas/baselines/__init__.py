@@ -9,27 +9,29 @@ pair.  The loss of the gradient metrics is the mean cross-entropy against those 
 else against labels drawn uniformly from ``seed`` (gpnas's default image sample, crops of one
 photograph, has no labels).  ``seed`` also draws Zen-NAS's Gaussian inputs and weights.
 
-========= ===== ===================================================================== ==============
-name      batch inputs / loss                                                         source
-========= ===== ===================================================================== ==============
-params    -     none (parameter count)                                                --
-flops     1     shape of one image; conv + linear multiply-accumulates                --
-naswot    128   images; no loss (ReLU binary codes, log|det K_H|)                     Mellor 21
-synflow   1     all-ones input of the image shape; no data, no loss; log of the score Tanaka 20
-grad_norm 64    images + CE loss; sum of per-layer weight-gradient L2 norms           Abdelfattah 21
-snip      64    images + CE loss; sum |W * dL/dW|                                     Lee 19
-grasp     64    images + CE loss; sum -W * Hg (double backprop)                       Wang 20
-fisher    64    images + CE loss; per channel 0.5 mean (sum act * grad)^2             Turner 20
-jacob_cov 128   images; no loss (input-Jacobian correlation eigenvalues)              Mellor 20
-zen       64    Gaussian inputs of the images' shape, Gaussian weights; no loss       Lin 21
-zico      128   images + CE loss on 2 mini-batches of 64                              Li 23
-swap      16    images; no loss (distinct sample-wise activation patterns of ReLUs)    Peng 24
-meco      1     images; no loss (min eigenvalue of BN outputs' channel correlation)    Jiang 23
-========= ===== ===================================================================== ==============
+============ ===== ===================================================================== ==============
+name         batch inputs / loss                                                         source
+============ ===== ===================================================================== ==============
+params       -     none (parameter count)                                                --
+flops        1     shape of one image; conv + linear multiply-accumulates                --
+naswot       128   images; no loss (ReLU binary codes, log|det K_H|)                     Mellor 21
+synflow      1     all-ones input of the image shape; no data, no loss; log of the score Tanaka 20
+grad_norm    64    images + CE loss; sum of per-layer weight-gradient L2 norms           Abdelfattah 21
+snip         64    images + CE loss; sum |W * dL/dW|                                     Lee 19
+grasp        64    images + CE loss; sum -W * Hg (double backprop)                       Wang 20
+fisher       64    images + CE loss; per channel 0.5 mean (sum act * grad)^2             Turner 20
+jacob_cov    128   images; no loss (input-Jacobian correlation eigenvalues)              Mellor 20
+zen          64    Gaussian inputs of the images' shape, Gaussian weights; no loss       Lin 21
+zico         128   images + CE loss on 2 mini-batches of 64                              Li 23
+swap         16    images; no loss (distinct sample-wise activation patterns of ReLUs)    Peng 24
+meco         1     images; no loss (min eigenvalue of BN outputs' channel correlation)    Jiang 23
+eznas_a      16    gpnas's collector, weight_grad.noise (the paper's input); DSL program Akhauri 22
+eznas_a_code 16    the same formula on relu_in_grad.data (the official script's input)   Akhauri 22
+============ ===== ===================================================================== ==============
 
 Each implementation module documents the definition it follows and where NASLib /
 NAS-Bench-Suite-Zero's conventions differ (``size``, ``naswot``, ``jacob_cov``, ``pruning``, ``zen``,
-``zico``, ``swap``, ``meco``).
+``zico``, ``swap``, ``meco``); ``eznas_a`` documents the official EZNAS code's conventions.
 """
 
 from __future__ import annotations
@@ -98,6 +100,13 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in [
     Baseline("meco", "meco:meco", 1,
              "sum over BatchNorm2d outputs of the smallest eigenvalue of the channel "
              "correlation; one image, no loss"),
+    Baseline("eznas_a", "eznas_a:eznas_a", 16,
+             "EZNAS-A: mean over ReLU-Conv-BN instances of frobenius(sigmoid(logdet_grid(sign("
+             "weight_grad.noise)))), the DSL program on gpnas's statistics; noise input of the "
+             "batch's shape", uses_images=False),
+    Baseline("eznas_a_code", "eznas_a:eznas_a_code", 16,
+             "EZNAS-A as the official verify_scores.py feeds it: the same formula on "
+             "relu_in_grad.data (its ARG8), gpnas's statistics of the image batch"),
 ]}
 
 

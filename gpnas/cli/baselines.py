@@ -24,7 +24,8 @@ def baselines(
                                   "the paper tests on 1000)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics "
                                           "(default: all): params, flops, naswot, synflow, "
-                                          "grad_norm, snip, grasp, fisher, jacob_cov, zen, zico.",
+                                          "grad_norm, snip, grasp, fisher, jacob_cov, zen, zico, swap, "
+                                          "meco, eznas_a, eznas_a_code.",
                                           show_default=False),
     bench_dir: Optional[Path] = bench_dir_option(),
     metric: str = typer.Option("test", "--metric", help="Ground truth: test | valid (darts: "

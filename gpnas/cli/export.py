@@ -11,7 +11,8 @@ from gpnas.console import err
 
 def export_command(
     source: str = typer.Argument(..., help="A run directory (its best program), its "
-                                 "results.json, or a program file"),
+                                 "results.json, a program file, or a built-in: eznas-a, "
+                                 "eznas-a-code"),
     fmt: str = typer.Option("text", "--format", "-f", help="text | latex | sympy | python | json"),
     out_file: str = typer.Option(None, "--out", "-o", show_default=False,
                                  help="Write to this file instead of stdout"),

@@ -10,8 +10,8 @@ from gpnas.console import err
 
 
 def score_command(
-    program: str = typer.Argument(..., help="A program file, or a run directory (its best "
-                                  "program)"),
+    program: str = typer.Argument(..., help="A program file, a run directory (its best "
+                                  "program), or a built-in: eznas-a, eznas-a-code"),
     model: str = typer.Option(..., "--model", help="pkg.module:factory returning an nn.Module "
                               "(the module is imported and run, as `python -m` would; the "
                               "working directory is on its path)"),

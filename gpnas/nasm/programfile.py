@@ -38,10 +38,6 @@ from gpnas.schemas import (ProgramFileKeys, ProgramSettings, RecordedConfig, Res
 FORMAT = "gpnas-program"
 VERSION = 1
 
-EZNAS_A_NOTE = (
-    "EZNAS-A is not built in: the paper's text names only its input (the conv weight gradient "
-    "of the noise input, weight_grad.noise) and says its output is already scalar; the formula "
-    "itself is only in Figure 4 (an image), so it cannot be recovered faithfully")
 
 
 @dataclass
@@ -80,6 +76,8 @@ class ProgramFile:
                 "source": dict(self.source)}
 
     def describe(self) -> str:
+        if self.source.get("builtin"):
+            return f"built-in {self.source['builtin']}"
         where = self.source.get("run_dir") or (str(self.path) if self.path else "")
         label = self.source.get("label")
         return f"{where}{f' [{label}]' if label else ''}" or "program"
@@ -106,15 +104,16 @@ def save_program(path: str | Path, program, *, repr: str | None = None, genome: 
 # -- loading ----------------------------------------------------------------------------------
 def load_program(source: str | Path, pset=None, candidate: str | int | None = None) -> ProgramFile:
     """A program file, a run directory / its ``results.json`` (best candidate, or the one named
-    by ``candidate``: a label such as ``best-ever1`` or an index), or a built-in name."""
+    by ``candidate``: a label such as ``best-ever1`` or an index), or a built-in name
+    (``eznas-a``, ``eznas-a-code``: :func:`builtin_program`)."""
     from primitives import full_primitive_set
 
     pset = pset or full_primitive_set()
     path = Path(source)
     if not path.exists():
-        name = str(source).lower()
-        if name in ("eznas-a", "eznas_a", "eznasa"):
-            raise GpnasError(EZNAS_A_NOTE)
+        pf = builtin_program(str(source), pset)
+        if pf is not None:
+            return pf
         raise GpnasError(f"{path} does not exist (expected a program file, a run directory or "
                          "its results.json)")
     if path.is_dir():
@@ -133,6 +132,26 @@ def load_program(source: str | Path, pset=None, candidate: str | int | None = No
         return _from_results(data, path, pset, candidate)
     raise GpnasError(f"{path} is not a gpnas program file (no \"format\": \"{FORMAT}\") nor a "
                      "run's results.json")
+
+
+def builtin_program(name: str, pset=None) -> ProgramFile | None:
+    """The built-in program ``name`` (EZNAS-A, written in the DSL: see
+    :mod:`gpnas.baselines.eznas_a` for the official code's conventions), or None."""
+    from gpnas.baselines import eznas_a
+
+    key = eznas_a.builtin_name(name)
+    if key is None:
+        return None
+    pset = pset or eznas_a.primitive_set()
+    try:
+        genome = eznas_a.tree(key, pset)
+    except Exception as exc:  # a primitive set without the grid extension
+        raise GpnasError(f"{key} needs the DSL extension(s) {list(eznas_a.EXTENSIONS)}: "
+                         f"{exc}") from None
+    from representations.tree import lower, to_json
+
+    return ProgramFile(lower(genome, pset), "tree", to_json(genome), "", "mean", "mean", "rcb",
+                       eznas_a.BATCH_SIZE, {"builtin": key}, dsl=eznas_a.EXTENSIONS)
 
 
 def _check_settings(data: dict, where: str) -> None:
@@ -274,5 +293,5 @@ def as_program_file(obj, pset=None) -> ProgramFile:
                      f"{type(obj).__name__}")
 
 
-__all__ = ["EZNAS_A_NOTE", "FORMAT", "ProgramFile", "VERSION", "as_program_file",
+__all__ = ["FORMAT", "ProgramFile", "VERSION", "as_program_file", "builtin_program",
            "load_program", "save_program"]

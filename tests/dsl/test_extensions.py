@@ -1,6 +1,7 @@
-"""The op contract for the DSL's extensions (``network``, ``cross``): every extension op and
-every signature an extension adds to a paper op -- shape, dtype, total (no inf, no exception),
-inputs untouched, and batched == row by row (networks for aggregations)."""
+"""The op contract for the DSL's extensions (``network``, ``cross``, ``grid``): every extension
+op and every signature an extension adds to a paper op -- shape, dtype, total (no inf, no
+exception), inputs untouched, and batched == row by row (networks for aggregations).  The grid
+overloads of the paper's ops run on one grid type per op (the op's own kernel on another rank)."""
 
 import pytest
 import torch
@@ -8,16 +9,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_primitives import FAST, tensors
 
-from primitives import (ALL_TYPES, BMAT, CMAT, EXTENSIONS, NET, NMAT, SCALAR, full_primitive_set,
-                        primitive_set)
+from primitives import (ACT, ACT_GRID, ALL_TYPES, BMAT, BN, BN_GRID, CMAT, EXTENSIONS, GRID_OF, NET,
+                        NMAT, SCALAR, WEIGHT, WEIGHT_GRID, full_primitive_set, primitive_set)
 from primitives.kernels import Layers
 
 FULL = full_primitive_set()
 PAPER = {op.name: set(op.signatures) for op in primitive_set().ops}
-EXTRA = [(op, sig) for op in FULL.ops for sig in op.signatures
-         if sig not in PAPER.get(op.name, set())]
-#: per-instance (or per-network) shapes of the extension types; tensor types as in the paper
-SHAPES = {SCALAR: (), NET: (), BMAT: (4, 4), CMAT: (3, 3), NMAT: (4, 4)}
+_GRIDS = tuple(GRID_OF.values())
+EXTRA = [(op, sig) for i, op in enumerate(FULL.ops) for sig in op.signatures
+         if sig not in PAPER.get(op.name, set())
+         and not (op.name in PAPER and sig.inputs[0] in _GRIDS and sig.inputs[0] != _GRIDS[i % 3])]
+#: per-instance (or per-network) shapes of the extension types and of the paper's tensor types
+SHAPES = {SCALAR: (), NET: (), BMAT: (4, 4), CMAT: (3, 3), NMAT: (4, 4),
+          ACT: (2, 3, 4, 4), BN: (2, 2, 3, 3), WEIGHT: (2, 3, 3, 3),
+          ACT_GRID: (2, 3), BN_GRID: (2, 2), WEIGHT_GRID: (2, 3)}
 
 
 def test_every_extension_adds_something_and_known_types_only():

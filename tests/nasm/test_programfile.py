@@ -114,10 +114,10 @@ def test_bad_program_files_are_clear_errors(tmp_path, content, problem):
     assert problem in str(info.value) and str(f) in str(info.value)
 
 
-def test_missing_sources_and_eznas_a(tmp_path):
+def test_missing_sources(tmp_path):
     with pytest.raises(GpnasError, match="does not exist"):
         load_program(tmp_path / "nothing.json")
     with pytest.raises(GpnasError, match="without results.json"):
         load_program(tmp_path)
-    with pytest.raises(GpnasError, match="EZNAS-A is not built in"):
-        load_program("eznas-a")
+    with pytest.raises(GpnasError, match="does not exist"):  # not a built-in name either
+        load_program("eznas-b")
