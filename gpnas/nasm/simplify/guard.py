@@ -13,7 +13,9 @@ class SimplifyTimeout(BaseException):
 
 @contextmanager
 def _deadline(seconds: float | None):
-    """Raise :class:`SimplifyTimeout` in the body after ``seconds`` (main thread, SIGALRM)."""
+    """Raise :class:`SimplifyTimeout` in the body after ``seconds`` (main thread, SIGALRM), and
+    again every 50 ms until the body ends: a raise that lands in a garbage-collection callback
+    or a ``__del__`` is swallowed by Python, the next one is not."""
     usable = (seconds is not None and hasattr(signal, "setitimer")
               and threading.current_thread() is threading.main_thread())
     if not usable:
@@ -24,11 +26,16 @@ def _deadline(seconds: float | None):
         raise SimplifyTimeout()
 
     old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, max(float(seconds), 1e-3))
+    signal.setitimer(signal.ITIMER_REAL, max(float(seconds), 1e-3), 0.05)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        while True:  # a last alarm may raise before the timer is off: switch it off again
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                break
+            except SimplifyTimeout:
+                continue
         signal.signal(signal.SIGALRM, old)
 
 
