@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from gpnas.atomic import write_atomic  # noqa: E402
 from gpnas.config import PRESETS, RunConfig  # noqa: E402
+from gpnas.run.ablation import mean_std  # noqa: E402
 from gpnas.run.evolve import evolve  # noqa: E402
 from gpnas.run.prepare import prepare  # noqa: E402
 from gpnas.run.report import test_and_report  # noqa: E402
@@ -138,14 +139,6 @@ def summarise(labels, outcomes, results, spaces) -> dict:
                            for n, per in references.items()}}
 
 
-def _mean_std(values) -> str:
-    v = [x for x in values if x is not None]
-    if not v:
-        return "invalid"
-    return f"{np.mean(v):.3f} ± {np.std(v):.3f}" + (f" ({len(values) - len(v)} invalid)"
-                                                      if len(v) < len(values) else "")
-
-
 def to_markdown(summary: dict, args) -> str:
     spaces = summary["spaces"]
     lines = ["# Discovery: evolved NASMs vs hand-made proxies on the same held-out networks", "",
@@ -161,7 +154,7 @@ def to_markdown(summary: dict, args) -> str:
     for v in variants:
         runs = [r for r in summary["runs"] if r["variant"] == v]
         lines.append(f"| {v} ({len(runs)} seeds) | "
-                     + " | ".join(_mean_std([r["test"][s] for r in runs]) for s in spaces)
+                     + " | ".join(mean_std([r["test"][s] for r in runs]) for s in spaces)
                      + f" | {np.mean([r['search_seconds'] for r in runs]):.0f} |")
     for n, per in summary["references"].items():
         lines.append(f"| {n} (gpnas, reference) | "

@@ -96,7 +96,8 @@ def summarise(labels, outcomes, results, spaces) -> dict:
     return {"spaces": list(spaces), "variants": rows}
 
 
-def _mean_std(values) -> str:
+def mean_std(values) -> str:
+    """'mean ± std' of the values that are not None, and how many are (a table cell)."""
     v = [x for x in values if x is not None]
     if not v:
         return "invalid"
@@ -111,7 +112,7 @@ def to_markdown(summary: dict) -> str:
               "| search s | generations |")
     lines = [head, "|" + "---|" * (len(spaces) + 7)]
     for variant, runs in summary["variants"].items():
-        tau = [_mean_std([r["test"][s] for r in runs]) for s in spaces]
+        tau = [mean_std([r["test"][s] for r in runs]) for s in spaces]
         total = [r["total_length"] for r in runs if r["total_length"] is not None]
         cells = tau + [
             f"{np.mean([r['size'] or 0 for r in runs]):.1f}",
