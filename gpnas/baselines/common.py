@@ -1,4 +1,5 @@
-"""Helpers shared by the baseline metrics: inputs, labels, the loss, the weight layers."""
+"""Helpers shared by the baseline metrics: inputs, labels, the loss, the weight layers, a
+forward pass watched by hooks."""
 
 from __future__ import annotations
 
@@ -81,3 +82,21 @@ def weight_grads(loss: torch.Tensor, layers: list[nn.Module], **kw) -> list[torc
     grads = torch.autograd.grad(loss, weights, allow_unused=True, **kw)
     return [torch.zeros_like(w) if g is None else g for g, w in zip(grads, weights)]
 
+
+
+def forward_watched(net: nn.Module, x: torch.Tensor, kind: type, hook, metric: str, *,
+                    pre: bool = False) -> None:
+    """One no-grad forward pass of ``x`` with ``hook`` on every ``kind`` module of ``net`` (a
+    forward pre-hook when ``pre``: it sees the input before an in-place op overwrites it);
+    GpnasError naming ``metric`` when the model has no such module."""
+    modules = [m for m in net.modules() if isinstance(m, kind)]
+    if not modules:
+        raise GpnasError(f"{metric} needs nn.{kind.__name__} modules; the model has none")
+    handles = [m.register_forward_pre_hook(hook) if pre else m.register_forward_hook(hook)
+               for m in modules]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()

@@ -13,8 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gpnas.baselines.common import split_images, working_copy
-from gpnas.errors import GpnasError
+from gpnas.baselines.common import forward_watched, split_images, working_copy
 
 
 def meco(model: nn.Module, images, seed: int = 0) -> float:
@@ -29,14 +28,5 @@ def meco(model: nn.Module, images, seed: int = 0) -> float:
         corr = torch.nan_to_num(torch.corrcoef(ch), nan=0.0)
         total = total + torch.linalg.eigvalsh(corr)[0]
 
-    handles = [m.register_forward_hook(on_bn) for m in net.modules()
-               if isinstance(m, nn.BatchNorm2d)]
-    if not handles:
-        raise GpnasError("MeCo needs nn.BatchNorm2d modules; the model has none")
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_watched(net, x, nn.BatchNorm2d, on_bn, "MeCo")
     return float(total)

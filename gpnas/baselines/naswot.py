@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gpnas.errors import GpnasError
-from gpnas.baselines.common import split_images, working_copy
+from gpnas.baselines.common import forward_watched, split_images, working_copy
 
 
 def _code_kernel(x: torch.Tensor) -> torch.Tensor:
@@ -70,14 +69,5 @@ def naswot(model: nn.Module, images, seed: int = 0) -> float:
             seen = terms[key] = (weakref.ref(t), _code_kernel(t))
         k.add_(seen[1])
 
-    handles = [m.register_forward_pre_hook(on_relu) for m in net.modules()
-               if isinstance(m, nn.ReLU)]
-    if not handles:
-        raise GpnasError("NASWOT needs nn.ReLU modules; the model has none")
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_watched(net, x, nn.ReLU, on_relu, "NASWOT", pre=True)
     return naswot_from_kernel(k.numpy())

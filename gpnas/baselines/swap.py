@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gpnas.baselines.common import split_images, working_copy
-from gpnas.errors import GpnasError
+from gpnas.baselines.common import forward_watched, split_images, working_copy
 
 
 def swap(model: nn.Module, images, seed: int = 0) -> float:
@@ -26,14 +25,5 @@ def swap(model: nn.Module, images, seed: int = 0) -> float:
         # pre-hook: sees the input before an in-place ReLU overwrites it; (units, N) bits
         patterns.append((inp[0].detach().reshape(x.shape[0], -1) > 0).T)
 
-    handles = [m.register_forward_pre_hook(on_relu) for m in net.modules()
-               if isinstance(m, nn.ReLU)]
-    if not handles:
-        raise GpnasError("SWAP needs nn.ReLU modules; the model has none")
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_watched(net, x, nn.ReLU, on_relu, "SWAP", pre=True)
     return float(torch.unique(torch.cat(patterns), dim=0).shape[0])
