@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from gpnas.baselines.common import forward_watched, split_images, working_copy
+from gpnas.data.stats.cross import distinct_rows
 
 
 def swap(model: nn.Module, images, seed: int = 0) -> float:
@@ -26,4 +27,4 @@ def swap(model: nn.Module, images, seed: int = 0) -> float:
         patterns.append((inp[0].detach().reshape(x.shape[0], -1) > 0).T)
 
     forward_watched(net, x, nn.ReLU, on_relu, "SWAP", pre=True)
-    return float(torch.unique(torch.cat(patterns), dim=0).shape[0])
+    return float(distinct_rows(torch.cat(patterns)))

@@ -32,10 +32,10 @@ def _codes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     s = c.sum(dim=1)
     # c c^T + (1 - c)(1 - c)^T, with (1 - c)(1 - c)^T = units - s 1^T - 1 s^T + c c^T
     kernel = 2 * (c @ c.T) - s[:, None] - s[None, :] + c.shape[1]
-    return kernel, torch.tensor(float(_distinct_columns(c.T > 0.5)))
+    return kernel, torch.tensor(float(distinct_rows(c.T > 0.5)))
 
 
-def _distinct_columns(bits: torch.Tensor) -> int:
+def distinct_rows(bits: torch.Tensor) -> int:
     """Distinct rows of a (units, B) 0/1 matrix: each row packed into ceil(B / 62) integers
     (exact), so the unique runs over a few integer columns, not B booleans."""
     words = []
