@@ -10,7 +10,9 @@ shards and its main process publishes them, so no worker waits for the disk).
 Locks: a writer of a run directory or a statistics store holds :func:`dir_lock`, an advisory
 ``fcntl.flock`` on the directory's ``.gpnas.lock`` (released by the kernel when the process ends,
 however it ends); readers take no lock.  Holding it, the writer removes the temporary files that
-a killed writer left (:func:`remove_orphans`).
+a killed writer left (:func:`remove_orphans`).  A process forked while a lock is held (the
+statistics builder's workers) closes its copy of the lock at once, so the lock never outlives the
+process that took it.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def dir_lock(path: str | Path, what: str, wait: bool = False,
     except OSError as exc:
         why = "a symbolic link, refused" if exc.errno == errno.ELOOP else exc.strerror or exc
         raise GpnasError(f"cannot lock the {what} {path}: {path / LOCK_NAME}: {why}") from None
+    _HELD.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -112,7 +115,24 @@ def dir_lock(path: str | Path, what: str, wait: bool = False,
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
-        os.close(fd)
+        if fd in _HELD:  # not in a forked child, which closed it already
+            _HELD.remove(fd)
+            os.close(fd)
+
+
+#: descriptors of the locks this process holds: a forked child closes its copies (a flock belongs
+#: to the open file, so a child that kept one would hold the lock after its parent was killed)
+_HELD: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
 def remove_orphans(folder: str | Path) -> int:

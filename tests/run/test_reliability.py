@@ -1,6 +1,7 @@
 """One writer per run directory and store, corrupt shards found by `gpnas run`, no temporary
 file left behind, and a held-out test that survives kill -9."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -86,6 +87,31 @@ def test_a_second_build_of_a_store_waits_for_the_first_and_keeps_both_networks(
     assert f"in use by gpnas process {holder.pid}" in capsys.readouterr().err
     assert sorted(r["arch"] for r in done[0].nets) == sorted([A_NONE, A_POOL])
     assert StatsStore(store).verify() == []
+
+
+FORK_AND_HOLD = ("import os, sys, time\nfrom gpnas.atomic import dir_lock\n"
+                 "with dir_lock(sys.argv[1], 'folder'):\n    child = os.fork()\n"
+                 "    if child == 0:\n        print(os.getpid(), flush=True)\n"
+                 "        time.sleep(120)\n        os._exit(0)\n    time.sleep(120)\n")
+
+
+def test_a_lock_is_free_once_its_holder_is_killed_though_its_forked_workers_live_on(tmp_path):
+    """The statistics builder forks its workers while it holds the store's lock: a kill -9 of the
+    builder must not leave the lock with its orphaned workers."""
+    from gpnas.atomic import dir_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", FORK_AND_HOLD, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True, env=_env(tmp_path))
+    child = int(holder.stdout.readline())  # the forked child runs and speaks
+    try:
+        holder.kill()
+        holder.wait()
+        os.kill(child, 0)  # the forked worker is still alive
+        with dir_lock(tmp_path, "folder"):  # and yet the lock is free
+            pass
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_one(tiny, tmp_path):
