@@ -15,6 +15,8 @@ no-network         discovery without network-level programs (the paper's fixed m
 no-cross           discovery without cross-sample statistics
 small-k            discovery with the paper's k = 20 networks per space and one rung
 no-dedup           discovery without the removal of functional duplicates in selection
+seeded             discovery whose first generation opens with the DSL forms of the hand-made
+                   proxies (``programs/{naswot,jacov,swap,meco}.json``)
 fitness-*          discovery with another fitness (kendall-partial-size, kendall-size-strata, ...)
 =================  ===============================================================================
 
@@ -24,7 +26,9 @@ fitness-*          discovery with another fitness (kendall-partial-size, kendall
         --space nb201-cifar10,nb201-cifar100,nb201-imagenet16 --seeds 0,1,2 \\
         --variants discovery,paper --out benchmarks/results/discovery/nb201
 
-Re-running resumes unfinished runs; finished ones are only re-tested.  Writes ``summary.md`` and
+Re-running resumes unfinished runs; finished ones are only re-tested.  ``--search-only`` stops
+before the test, so that several processes can search different variants side by side and one
+last call tests them all in one pass.  Writes ``summary.md`` and
 ``summary.json`` in ``--out``.
 """
 
@@ -45,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from gpnas.atomic import write_atomic  # noqa: E402
 from gpnas.config import PRESETS, RunConfig  # noqa: E402
+from gpnas.nasm.programfile import load_program  # noqa: E402
 from gpnas.run.ablation import mean_std  # noqa: E402
 from gpnas.run.evolve import evolve  # noqa: E402
 from gpnas.run.prepare import prepare  # noqa: E402
@@ -60,7 +65,10 @@ VARIANTS = {
     "no-cross": {"cross_batch": 0},
     "small-k": {"sample_nets": 20, "rungs": 1},
     "no-dedup": {"dedup": False},
+    "seeded": {"seed_programs": [f"programs/{n}.json" for n in ("naswot", "jacov", "swap",
+                                                                "meco")]},
 }
+HEADLINE = ("discovery", "seeded")  # the variants run with --seeds (the others: --ablation-seeds)
 
 
 def variant(name: str) -> dict:
@@ -77,7 +85,7 @@ def main() -> None:
     ap.add_argument("--space", default="nb201-cifar10,nb201-cifar100,nb201-imagenet16")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--ablation-seeds", default=None,
-                    help="seeds of the variants other than discovery (default: --seeds)")
+                    help="seeds of the variants other than discovery and seeded (default: --seeds)")
     ap.add_argument("--variants", default="discovery,paper")
     ap.add_argument("--generations", type=int, default=15)
     ap.add_argument("--population", type=int, default=50)
@@ -89,6 +97,8 @@ def main() -> None:
     ap.add_argument("--references", default="params,flops,naswot,jacov,synflow,zico")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--search-only", action="store_true",
+                    help="run (or resume) the searches, leave the test to a later call")
     args = ap.parse_args()
     base = RunConfig.from_sources(flags={
         "preset": "discovery", "spaces": args.space, "bench_dir": args.bench_dir,
@@ -101,7 +111,7 @@ def main() -> None:
     outcomes, labels = [], []
     data = prepare(base)  # every variant reads the base's stores (a superset of what it needs)
     for name in args.variants.split(","):
-        seeds = args.seeds if name == "discovery" else (args.ablation_seeds or args.seeds)
+        seeds = args.seeds if name in HEADLINE else (args.ablation_seeds or args.seeds)
         for seed in [int(s) for s in seeds.split(",")]:
             cfg = replace(base, seed=seed, **variant(name)).validate()
             rundir = RunDir(out / f"{name}-s{seed}")
@@ -110,8 +120,11 @@ def main() -> None:
                 rundir.create(cfg.to_dict())
             t0 = time.time()
             print(f"== {name}, seed {seed}", flush=True)
-            outcomes.append(evolve(cfg, rundir, data, resume))
+            openers = {p: load_program(ROOT / p).program for p in cfg.seed_programs}
+            outcomes.append(evolve(cfg, rundir, data, resume, seeds=openers))
             labels.append((name, seed, time.time() - t0))
+    if args.search_only:
+        return
     results = test_and_report(outcomes, data)
     summary = summarise(labels, outcomes, results, base.spaces)
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
