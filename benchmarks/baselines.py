@@ -121,7 +121,7 @@ def main() -> None:
                   f"metrics), NASWOT/forward {ns[side][-1]['ratio']:.2f} (load {abtree.load()})",
                   flush=True)
     load1 = abtree.load()
-    metrics = list(per["now"][0])
+    metrics = [m for m in per["now"][0] if m in per["before"][0]]  # metrics new since: left out
     med = {s: {m: statistics.median(run[m] for run in per[s]) for m in metrics} for s in trees}
     ratio = {s: statistics.median(run["ratio"] for run in ns[s]) for s in trees}
     lines = ["# Baseline metrics: cost per network, before and after issue 17", "",
