@@ -23,6 +23,7 @@ from gpnas.run.prepare import SpaceData
 from gpnas.run.rundir import RunDir, digest
 from gpnas.search.loop import State
 from gpnas.search.selection import top_k
+from gpnas.threads import available_cores
 
 
 def validation_pick(o: Outcome, data: dict[str, SpaceData], pool_size: int = 10
@@ -156,7 +157,8 @@ def _baseline_references(space, archs, accuracy, names, seed, progress) -> dict[
         return {}
     metric = {"jacov": "jacob_cov"}  # the baseline of a DSL proxy's name
     scores = score_networks(space, archs, [metric.get(n, n) for n in names], seed=seed,
-                            progress=progress, label=f"references on {len(archs)} {space} nets")
+                            progress=progress, label=f"references on {len(archs)} {space} nets",
+                            jobs=available_cores())
     out = {}
     for n in names:
         row = rank_correlations(scores[metric.get(n, n)], accuracy)
