@@ -35,6 +35,7 @@ last call tests them all in one pass.  Writes ``summary.md`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -49,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from gpnas.atomic import write_atomic  # noqa: E402
 from gpnas.config import PRESETS, RunConfig  # noqa: E402
+from gpnas.errors import GpnasError  # noqa: E402
 from gpnas.nasm.programfile import load_program  # noqa: E402
 from gpnas.run.ablation import mean_std  # noqa: E402
 from gpnas.run.evolve import evolve  # noqa: E402
@@ -110,11 +112,25 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     outcomes, labels = [], []
     data = prepare(base)  # every variant reads the base's stores (a superset of what it needs)
+    with contextlib.ExitStack() as held:  # one writer per run directory
+        run_all(args, base, out, data, held, outcomes, labels)
+        if args.search_only:
+            return
+        results = test_and_report(outcomes, data)
+    summary = summarise(labels, outcomes, results, base.spaces)
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_atomic(out / "summary.md", to_markdown(summary, args))
+    print(to_markdown(summary, args))
+
+
+def run_all(args, base, out, data, held, outcomes, labels) -> None:
+    """Run (or resume) every variant's searches, holding each run directory's lock."""
     for name in args.variants.split(","):
         seeds = args.seeds if name in HEADLINE else (args.ablation_seeds or args.seeds)
         for seed in [int(s) for s in seeds.split(",")]:
             cfg = replace(base, seed=seed, **variant(name)).validate()
-            rundir = RunDir(out / f"{name}-s{seed}")
+            rundir = RunDir(out / f"{name}-s{seed}").make()
+            held.enter_context(rundir.lock())
             resume = rundir.checkpoint() is not None
             if not resume:
                 rundir.create(cfg.to_dict())
@@ -123,13 +139,6 @@ def main() -> None:
             openers = {p: load_program(ROOT / p).program for p in cfg.seed_programs}
             outcomes.append(evolve(cfg, rundir, data, resume, seeds=openers))
             labels.append((name, seed, time.time() - t0))
-    if args.search_only:
-        return
-    results = test_and_report(outcomes, data)
-    summary = summarise(labels, outcomes, results, base.spaces)
-    write_atomic(out / "summary.json", json.dumps(summary, indent=2))
-    write_atomic(out / "summary.md", to_markdown(summary, args))
-    print(to_markdown(summary, args))
 
 
 def summarise(labels, outcomes, results, spaces) -> dict:
@@ -181,4 +190,7 @@ def to_markdown(summary: dict, args) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GpnasError as exc:  # e.g. a run directory that another process is writing
+        raise SystemExit(f"error: {exc}") from None
