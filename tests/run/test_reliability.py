@@ -172,7 +172,9 @@ def test_kill_9_during_the_held_out_test_then_resume_equals_the_uninterrupted_ru
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (run / "results.json").exists()
-    assert json.loads(progress.read_text())["spaces"]["nb201-cifar10"]["done"] == 16
+    # the two held-out workers may land both blocks of 16 before the kill on a quiet machine
+    saved = json.loads(progress.read_text())["spaces"]["nb201-cifar10"]["done"]
+    assert saved in (16, 32)
 
     started = []
 
@@ -185,5 +187,5 @@ def test_kill_9_during_the_held_out_test_then_resume_equals_the_uninterrupted_ru
     monkeypatch.setenv("GPNAS_CACHE", str(tiny.cache))
     monkeypatch.delenv("GPNAS_BENCH_DIR", raising=False)
     assert run_main("run", "--resume", run, "--quiet") == 0
-    assert started == [16]  # the test went on from the second block
+    assert started == [saved]  # the test went on from what the killed run had saved
     assert _results(run) == _results(tiny.run)
