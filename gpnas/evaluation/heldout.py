@@ -11,7 +11,6 @@ it), and collection and scoring of different blocks overlap on every core.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -27,6 +26,7 @@ from gpnas.evaluation.fitness import kendall, spearman
 from gpnas.data.stats.build import net_statistics
 from gpnas.errors import GpnasError
 from gpnas.evaluation.task import Task
+from gpnas.threads import available_cores
 
 
 HELDOUT_BLOCK = 16  # networks collected and scored at a time
@@ -113,7 +113,7 @@ def score_heldout(programs: list[Program], space: str, archs: list[str], accurac
     for each block, in order (e.g. :func:`gpnas.evaluation.ray_backend.heldout_runner`; default:
     :func:`local_runner` with ``workers`` processes, one per core by default)."""
     accuracy = np.asarray(accuracy, dtype=float)
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    workers = available_cores() if workers is None else workers
     scores = [np.full(len(archs), np.nan) for _ in programs]
     invalid: list[str | None] = [None] * len(programs)
     first = 0
