@@ -49,9 +49,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gpnas.atomic import write_atomic  # noqa: E402
+from gpnas.cli.run import load_seeds  # noqa: E402
 from gpnas.config import PRESETS, RunConfig  # noqa: E402
 from gpnas.errors import GpnasError  # noqa: E402
-from gpnas.nasm.programfile import load_program  # noqa: E402
 from gpnas.run.ablation import mean_std  # noqa: E402
 from gpnas.run.evolve import evolve  # noqa: E402
 from gpnas.run.prepare import prepare  # noqa: E402
@@ -110,10 +110,9 @@ def main() -> None:
         "sample_nets": args.sample_nets})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    outcomes, labels = [], []
     data = prepare(base)  # every variant reads the base's stores (a superset of what it needs)
     with contextlib.ExitStack() as held:  # one writer per run directory
-        run_all(args, base, out, data, held, outcomes, labels)
+        outcomes, labels = run_all(args, base, out, data, held)
         if args.search_only:
             return
         results = test_and_report(outcomes, data)
@@ -123,8 +122,10 @@ def main() -> None:
     print(to_markdown(summary, args))
 
 
-def run_all(args, base, out, data, held, outcomes, labels) -> None:
-    """Run (or resume) every variant's searches, holding each run directory's lock."""
+def run_all(args, base, out, data, held) -> tuple[list, list]:
+    """Run (or resume) every variant's searches, each run directory's lock entered into
+    ``held``; (outcomes, labels (variant, seed, seconds))."""
+    outcomes, labels = [], []
     for name in args.variants.split(","):
         seeds = args.seeds if name in HEADLINE else (args.ablation_seeds or args.seeds)
         for seed in [int(s) for s in seeds.split(",")]:
@@ -136,9 +137,10 @@ def run_all(args, base, out, data, held, outcomes, labels) -> None:
                 rundir.create(cfg.to_dict())
             t0 = time.time()
             print(f"== {name}, seed {seed}", flush=True)
-            openers = {p: load_program(ROOT / p).program for p in cfg.seed_programs}
+            openers = load_seeds(ROOT / p for p in cfg.seed_programs)
             outcomes.append(evolve(cfg, rundir, data, resume, seeds=openers))
             labels.append((name, seed, time.time() - t0))
+    return outcomes, labels
 
 
 def summarise(labels, outcomes, results, spaces) -> dict:
