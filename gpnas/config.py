@@ -31,6 +31,9 @@ EXECUTORS = ("auto", "serial", "process", "ray")
 BENCH_DIR_ENV = "GPNAS_BENCH_DIR"
 #: per-space fitness of a program (``gpnas.evaluation.fitness.FITNESS``)
 FITNESSES = ("kendall", "spearman", "kendall-partial-size", "kendall-size-strata")
+#: how the per-space fitnesses become one (``gpnas.evaluation.fitness.ACROSS_SPACES``): the
+#: worst space (the paper) or their mean
+ACROSS_SPACES = ("min", "mean")
 #: hand-made proxies a run can test beside its candidates, on the same held-out networks
 #: (``params``, ``flops``: gpnas.baselines; the others: the DSL programs of gpnas.baselines.dsl,
 #: which need cross-sample statistics -- without them the hand-written baseline runs instead)
@@ -43,7 +46,8 @@ REFERENCES = ("params", "flops", "naswot", "jacov", "swap", "meco", "synflow", "
 PRESETS: dict[str, dict] = {
     "paper": {},
     "discovery": {"aggregation": "evolved", "cross_batch": 32, "evolution_nets": 200,
-                  "sample_nets": 100, "rungs": 3, "validation_nets": 100, "dedup": True,
+                  "sample_nets": 100, "rungs": 3, "validation_nets": 100, "ensemble": 3,
+                  "dedup": True,
                   "references": ["params", "flops", "naswot"]},
 }
 
@@ -90,9 +94,11 @@ class RunConfig:
     aggregate: str = "mean"  # the paper form's reduction over instances
     aggregation: str = "paper"  # paper | evolved (network-level programs)
     cross_batch: int = 0  # images of the cross-sample statistics' batch (0: none)
-    fitness: str = "kendall"  # per space; the minimum over spaces is the fitness
+    fitness: str = "kendall"  # per space
+    across_spaces: str = "min"  # per-space fitnesses -> one (min: the paper; mean)
     rungs: int = 1  # successive-halving rungs of the fitness sample (1: all nets for everyone)
     validation_nets: int = 0  # per space: picks the final program (0: the last generation's top)
+    ensemble: int = 0  # at most this many programs in the validation ensemble (0: none)
     dedup: bool = False  # functionally equal programs (same probe outputs) selected once
     seed_programs: list[str] = field(default_factory=list)  # program files opening generation 0
     references: list[str] = field(default_factory=list)  # proxies tested beside the candidates
@@ -131,6 +137,10 @@ class RunConfig:
         need(self.cross_batch == 0 or 2 <= self.cross_batch <= 256,
              "cross_batch must be 0 (none) or 2..256 images")
         need(self.fitness in FITNESSES, f"fitness must be one of {FITNESSES}")
+        need(self.across_spaces in ACROSS_SPACES, f"across_spaces must be one of {ACROSS_SPACES}")
+        need(0 <= self.ensemble <= 8, "ensemble must be in 0..8 programs")
+        need(self.ensemble == 0 or self.validation_nets > 0,
+             "an ensemble is chosen on validation networks: it needs validation_nets > 0")
         need(1 <= self.rungs <= 8, "rungs must be in 1..8")
         need(self.validation_nets >= 0, "validation_nets must be >= 0")
         need(self.preset in PRESETS, f"preset must be one of {tuple(PRESETS)}")

@@ -28,8 +28,8 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       StringConstraints, ValidationError, create_model, model_validator)
 
-from gpnas.config import (AGGREGATES, AGGREGATIONS, BLOAT_CONTROLS, EXECUTORS, FITNESSES,
-                          ORDERS, PRESETS, REFERENCES, REPRESENTATIONS, TO_SCALARS, RunConfig)
+from gpnas.config import (ACROSS_SPACES, AGGREGATES, AGGREGATIONS, BLOAT_CONTROLS, EXECUTORS,
+                          FITNESSES, ORDERS, PRESETS, REFERENCES, REPRESENTATIONS, TO_SCALARS, RunConfig)
 from gpnas.errors import GpnasError
 
 MAX_SEED = 2**32 - 1
@@ -144,6 +144,8 @@ RUN_RANGES: dict[str, Any] = {
     "aggregation": Aggregation,
     "cross_batch": CrossBatch,
     "fitness": Literal[FITNESSES],  # type: ignore[valid-type]
+    "across_spaces": Literal[ACROSS_SPACES],  # type: ignore[valid-type]
+    "ensemble": Annotated[int, Field(ge=0, le=8)],
     "rungs": Annotated[int, Field(ge=1, le=8)],
     "validation_nets": Annotated[int, Field(ge=0, le=MAX_NETS)],
     "seed_programs": Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]],

@@ -45,7 +45,8 @@ def evolve(cfg: RunConfig, rundir: RunDir, data: dict[str, SpaceData], resume: b
     evaluator = Evaluator(executor, Engine(full_primitive_set(), ecfg), probe,
                           {sp: (data[sp].store_ids, data[sp].bench.accuracy[data[sp].pool],
                                 data[sp].sizes) for sp in cfg.spaces},
-                          fitness=cfg.fitness, rungs=cfg.rungs)
+                          fitness=cfg.fitness, rungs=cfg.rungs,
+                          across_spaces=cfg.across_spaces)
     state = State(hof=HallOfFame())
     ckpt = rundir.checkpoint() if resume else None
     if ckpt is not None:

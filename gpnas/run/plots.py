@@ -18,7 +18,7 @@ def fitness_curve(log: list[dict]) -> bytes:
         ax.plot(gens, [r[key] if r[key] is not None else float("nan") for r in log],
                 marker="o", label=label)
     ax.set_xlabel("generation")
-    ax.set_ylabel("fitness (min Kendall tau over sampled spaces)")
+    ax.set_ylabel("fitness (rank correlation, combined over spaces)")
     ax.grid(alpha=0.3)
     ax.legend()
     return png(fig)

@@ -13,8 +13,8 @@
   selection ranks a program that went further above one that stopped earlier
   (:meth:`Evaluation.selection_key`).  With one rung every program sees the whole sample, as in
   the paper.
-* **Fitness**: one of :data:`~gpnas.evaluation.fitness.FITNESS` per space, the minimum over the
-  spaces (the paper's).
+* **Fitness**: one of :data:`~gpnas.evaluation.fitness.FITNESS` per space, combined over the
+  spaces by :data:`~gpnas.evaluation.fitness.ACROSS_SPACES` (the minimum: the paper's).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 from representations.ir import Program
 
 from gpnas.evaluation.engine import Engine, InvalidProgram
-from gpnas.evaluation.fitness import FITNESS, min_over_spaces
+from gpnas.evaluation.fitness import ACROSS_SPACES, FITNESS
 from gpnas.evaluation.task import Task
 
 if TYPE_CHECKING:
@@ -67,10 +67,11 @@ class Counters:
 class Evaluator:
     def __init__(self, executor: Executor, probe_engine: Engine, probe: Task,
                  pools: dict[str, tuple[np.ndarray, ...]], fitness: str = "kendall",
-                 rungs: int = 1):
+                 rungs: int = 1, across_spaces: str = "min"):
         """``pools``: space -> (store id, accuracy, size) of each network of its evolution pool
         (size: the conv parameter count, for the size-aware fitness functions)."""
         self.fitness_fn = FITNESS[fitness]
+        self.across = ACROSS_SPACES[across_spaces]
         self.rungs = int(rungs)
         self.executor = executor
         self.probe_engine = probe_engine
@@ -182,7 +183,7 @@ class Evaluator:
                 per_space[sp] = self.fitness_fn(s, acc, size)
             except InvalidProgram as exc:
                 return Evaluation(None, reason=f"{sp}: {exc.reason}", nets=nets)
-        return Evaluation(min_over_spaces(per_space), per_space, nets=nets)
+        return Evaluation(self.across(per_space), per_space, nets=nets)
 
     def fingerprint(self, program: Program) -> str:
         """The program's functional fingerprint on the probe ('' when invalid)."""

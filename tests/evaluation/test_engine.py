@@ -4,7 +4,7 @@ import torch
 from scipy import stats
 
 from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
-from gpnas.evaluation.fitness import kendall, min_over_spaces, spearman
+from gpnas.evaluation.fitness import ACROSS_SPACES, kendall, spearman
 from gpnas.search.sampling import sample_nets
 from gpnas.evaluation.naive import naive_net_scores
 from primitives import default_primitive_set
@@ -86,8 +86,10 @@ def test_constant_scorer_is_invalid_not_nan():
         kendall(np.ones(10), np.arange(10.0))
 
 
-def test_min_over_spaces_picks_the_worst_space():
-    assert min_over_spaces({"a": 0.5, "b": -0.1, "c": 0.3}) == -0.1
+def test_across_spaces_min_picks_the_worst_space_and_mean_averages():
+    per_space = {"a": 0.5, "b": -0.1, "c": 0.3}
+    assert ACROSS_SPACES["min"](per_space) == -0.1
+    assert ACROSS_SPACES["mean"](per_space) == pytest.approx(0.7 / 3)
 
 
 def test_sample_nets_draws_from_the_given_rng():
