@@ -48,10 +48,15 @@ def run_command(
     fitness: str = opt(None, "--fitness", help="Per-space fitness: kendall | spearman | "
                        "kendall-partial-size (partial tau given log #params) | "
                        "kendall-size-strata (tau within size quartiles) [default: kendall]"),
+    across_spaces: str = opt(None, "--across-spaces", help="Per-space fitnesses -> one: min "
+                             "(the worst space, the paper) | mean [default: min]"),
     rungs: int = opt(None, "--rungs", help="Racing: every program on 1/2^(R-1) of the sample, "
                      "the better half on twice as many, ... (1: all on all) [default: 1]"),
     validation_nets: int = opt(None, "--validation-nets", help="Validation networks per space "
                                "that pick the final program (0: none) [default: 0]"),
+    ensemble: int = opt(None, "--ensemble", help="Also report a rank ensemble of up to this many "
+                        "programs, chosen greedily on the validation networks (0: none) "
+                        "[default: 0]"),
     dedup: bool = typer.Option(None, "--dedup/--no-dedup", show_default=False,
                                help="Select functionally equal programs (same outputs on the "
                                "probe) only once [default: off; on with --preset discovery]"),
@@ -90,7 +95,8 @@ def run_command(
              "evolution_nets": evolution_nets, "sample_nets": sample_nets,
              "test_nets": test_nets, "batch_size": batch_size, "bloat": bloat,
              "aggregation": aggregation, "cross_batch": cross_batch, "preset": preset,
-             "fitness": fitness, "rungs": rungs, "validation_nets": validation_nets,
+             "fitness": fitness, "across_spaces": across_spaces, "rungs": rungs,
+             "validation_nets": validation_nets, "ensemble": ensemble,
              "dedup": dedup, "seed_programs": seed_programs, "references": references,
              "workers": workers, "executor": executor,
              "ray_address": ray_address, "seed": seed}
@@ -183,7 +189,8 @@ def _print_results(results: dict, path) -> None:
     for s in spaces:
         table.add_column(f"{s} tau", justify="right")
         table.add_column("rho", justify="right")
-    for c in results["candidates"]:
+    ensemble = results.get("ensemble")
+    for c in results["candidates"] + ([{**ensemble, "size": ""}] if ensemble else []):
         cells = []
         for s in spaces:
             t = c["test"].get(s, {})
@@ -200,5 +207,8 @@ def _print_results(results: dict, path) -> None:
     out.print(table)
     if results["candidates"]:
         out.print(f"[bold]best program[/]: {results['candidates'][0]['program']}")
+    if ensemble:
+        out.print(f"[bold]validation ensemble[/] (log ranks summed, ranks the test networks "
+                  f"together): {ensemble['program']}")
     out.print(f"search {results['search_seconds']:.0f}s, test {results['test_seconds']:.0f}s; "
               f"results in {path}/results.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 
 from primitives import full_primitive_set
 
@@ -12,7 +13,8 @@ from gpnas.config import RunConfig
 from gpnas.baselines.dsl import DSL_PROXIES, dsl_program
 from gpnas.baselines.evaluate import rank_correlations, score_networks
 from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
-from gpnas.evaluation.fitness import kendall
+from gpnas.evaluation.ensemble import greedy_ensemble, rank_ensemble
+from gpnas.evaluation.fitness import ACROSS_SPACES, kendall
 from gpnas.evaluation.heldout import HELDOUT_BLOCK, score_heldout
 from gpnas.evaluation.task import Task
 from gpnas.evaluation.ray_backend import heldout_runner
@@ -26,43 +28,70 @@ from gpnas.search.selection import top_k
 from gpnas.threads import available_cores
 
 
-def validation_pick(o: Outcome, data: dict[str, SpaceData], pool_size: int = 10
-                    ) -> tuple[object | None, dict[str, dict]]:
-    """The program the run reports: among the best ever seen (hall of fame) and the last
-    generation's ``pool_size`` fittest, the one with the best minimum Kendall tau over the
-    spaces on the validation networks (never test data).  (genome or None, key -> validation
-    taus per space)."""
+@dataclass
+class Validation:
+    """What the validation networks chose: the pick (a genome, or None), every scored program's
+    Kendall tau per space (key -> space -> tau), and the ensemble's members (genomes) and tau
+    per space (no members: no ensemble)."""
+
+    pick: object | None = None
+    taus: dict[str, dict] = field(default_factory=dict)
+    members: list = field(default_factory=list)
+    ensemble_taus: dict[str, float] = field(default_factory=dict)
+
+
+def validate(o: Outcome, data: dict[str, SpaceData], pool_size: int = 10) -> Validation:
+    """Score programs of the run on its validation networks (never test data).  The pick is,
+    among the best ever seen (hall of fame) and the last generation's ``pool_size`` fittest,
+    the one whose taus combined over the spaces (``across_spaces``) are best; the ensemble's
+    members (``cfg.ensemble`` at most) are chosen greedily among those, the hall of fame's
+    Pareto front and the whole last generation."""
     cfg, rep = o.cfg, o.representation
     if not cfg.validation_nets:
-        return None, {}
-    pool = {e.key: rep.from_json(e.genome) for e in o.state.hof.best}
+        return Validation()
+    across = ACROSS_SPACES[cfg.across_spaces]
+    picks = {e.key: rep.from_json(e.genome) for e in o.state.hof.best}
     last = sorted((pair for pair in o.state.last if pair[1].fitness is not None),
                   key=lambda pair: -pair[1].selection_key())
     for g, _ in last[:pool_size]:
-        pool.setdefault(rep.lower(g).key, g)
+        picks.setdefault(rep.lower(g).key, g)
+    pool = dict(picks)
+    if cfg.ensemble:
+        for g in [rep.from_json(e.genome) for e in o.state.hof.pareto] + [g for g, _ in last]:
+            pool.setdefault(rep.lower(g).key, g)
     engine = Engine(full_primitive_set(), EngineConfig.of(cfg))
     tasks = {sp: Task.from_store(data[sp].store, data[sp].validation_ids, lazy=True)
              for sp in cfg.spaces}
-    taus: dict[str, dict] = {}
+    scores: dict[str, dict] = {}
     for key, g in pool.items():
         per = {}
         for sp, task in tasks.items():
             try:
-                per[sp] = kendall(engine.net_scores(rep.lower(g), task), task.accuracy)
+                per[sp] = engine.net_scores(rep.lower(g), task)
+                kendall(per[sp], task.accuracy)
             except InvalidProgram:
                 break
         else:
-            taus[key] = per
-    if not taus:
-        return None, {}
-    best = max(taus, key=lambda k: (min(taus[k].values()), -rep.size(pool[k])))
-    return pool[best], taus
+            scores[key] = per
+    taus = {key: {sp: kendall(s, tasks[sp].accuracy) for sp, s in per.items()}
+            for key, per in scores.items()}
+    out = Validation(taus=taus)
+    valid = [k for k in picks if k in taus]
+    if valid:
+        best = max(valid, key=lambda k: (across(taus[k]), -rep.size(picks[k])))
+        out.pick = picks[best]
+    if cfg.ensemble and scores:
+        keys, out.ensemble_taus = greedy_ensemble(
+            scores, {sp: t.accuracy for sp, t in tasks.items()}, cfg.ensemble, across)
+        out.members = [pool[k] for k in keys]
+    return out
 
 
-def candidates(cfg: RunConfig, state: State, representation, picked=None
+def candidates(cfg: RunConfig, state: State, representation, picked=None, members=()
                ) -> list[tuple[str, object]]:
     """The validation pick (when the run has validation networks), the final top-3
-    (Algorithm 1) and the two best programs ever seen, without repeats."""
+    (Algorithm 1), the two best programs ever seen and the ensemble's members, without
+    repeats."""
     genomes = [g for g, _ in state.last]
     fits = [e.selection_key() for _, e in state.last]
     sizes = [representation.size(g) for g in genomes]
@@ -78,6 +107,10 @@ def candidates(cfg: RunConfig, state: State, representation, picked=None
         if e.key not in seen:
             seen.add(e.key)
             out.append((f"best-ever{rank + 1}", representation.from_json(e.genome)))
+    for rank, g in enumerate(members):
+        if representation.lower(g).key not in seen:
+            seen.add(representation.lower(g).key)
+            out.append((f"ensemble-member{rank + 1}", g))
     return out
 
 
@@ -101,9 +134,9 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
     if any(getattr(o.cfg, k) != getattr(cfg0, k) for o in outcomes for k in keys):
         raise GpnasError(f"runs tested together must share {', '.join(keys)}")
     pset = full_primitive_set()
-    picks = [validation_pick(o, data) for o in outcomes]
-    cands = [candidates(o.cfg, o.state, o.representation, pick)
-             for o, (pick, _) in zip(outcomes, picks)]
+    checks = [validate(o, data) for o in outcomes]
+    cands = [candidates(o.cfg, o.state, o.representation, v.pick, v.members)
+             for o, v in zip(outcomes, checks)]
     programs = [o.representation.lower(g) for o, cs in zip(outcomes, cands) for _, g in cs]
     names = list(dict.fromkeys(n for o in outcomes for n in o.cfg.references))
     in_dsl = [n for n in names if n in DSL_PROXIES and cross_batch]
@@ -139,7 +172,7 @@ def test_and_report(outcomes: list[Outcome], data: dict[str, SpaceData],
             sp, archs, acc, [n for n in names if n not in in_dsl], cfg0.stats_seed, progress))
     seconds = time.perf_counter() - t0
     out, offset = [], 0
-    for o, cs, (_, val) in zip(outcomes, cands, picks):
+    for o, cs, val in zip(outcomes, cands, checks):
         tested = {sp: res[offset: offset + len(cs)] for sp, res in tested_all.items()
                   if sp in o.cfg.spaces}
         refs = {n: {sp: {k: v for k, v in references[sp][n].items() if k != "scores"}
@@ -197,7 +230,33 @@ def _done(saved, shares, programs, space, archs_sha, n_archs):
     return n, [s[:n] for s in scores], invalid
 
 
-def _report(o: Outcome, cands, tested, data, test_seconds: float, validation: dict,
+def _ensemble(o: Outcome, cands, tested, data, validation: Validation) -> dict | None:
+    """The validation ensemble's row of results.json: its members (candidates of the run), its
+    validation taus and its test correlations, its test scores being the members' log ranks
+    among the test networks, summed (``scores`` per space, for test_scores.csv)."""
+    if not validation.members:
+        return None
+    rep = o.representation
+    keys = [rep.lower(g).key for g in validation.members]
+    at = [[rep.lower(g).key for _, g in cands].index(k) for k in keys]
+    row = {"label": "validation-ensemble",
+           "program": " + ".join(f"logrank({rep.text(g)})" for g in validation.members),
+           "members": [cands[i][0] for i in at], "keys": keys,
+           "validation": validation.ensemble_taus, "test": {}}
+    for sp, res in tested.items():
+        invalid = "; ".join(res[i]["invalid"] for i in at if res[i]["invalid"]) or None
+        if any(res[i]["scores"] is None for i in at):
+            row["test"][sp] = {"n": len(data[sp].test), "kendall": None, "spearman": None,
+                               "invalid": invalid, "scores": None}
+            continue
+        scores = rank_ensemble([res[i]["scores"] for i in at])
+        accuracy = data[sp].bench.accuracy[data[sp].test]
+        row["test"][sp] = {**rank_correlations(scores, accuracy), "invalid": invalid,
+                           "scores": scores}
+    return row
+
+
+def _report(o: Outcome, cands, tested, data, test_seconds: float, validation: Validation,
             references: dict) -> dict:
     rep, rundir = o.representation, o.rundir
     rows = []
@@ -205,10 +264,11 @@ def _report(o: Outcome, cands, tested, data, test_seconds: float, validation: di
         p = rep.lower(g)
         entry = {"label": label, "program": rep.text(g), "key": p.key, "genome": rep.to_json(g),
                  "ir": p.to_json(), "size": rep.size(g), "test": {},
-                 "validation": validation.get(p.key)}
+                 "validation": validation.taus.get(p.key)}
         for sp, res in tested.items():
             entry["test"][sp] = {k: v for k, v in res[ci].items() if k != "scores"}
         rows.append(entry)
+    ensemble = _ensemble(o, cands, tested, data, validation)
     results = {
         "config": o.cfg.to_dict(),
         "generations": o.state.generation,
@@ -216,11 +276,13 @@ def _report(o: Outcome, cands, tested, data, test_seconds: float, validation: di
         "test_seconds": test_seconds,
         "candidates": rows,
         "references": references,
+        "ensemble": ensemble and {**ensemble, "test": {
+            sp: {k: v for k, v in t.items() if k != "scores"} for sp, t in ensemble["test"].items()}},
         "pareto": o.state.hof.to_json()["pareto"],
         "test_nets": {sp: int(len(data[sp].test)) for sp in o.cfg.spaces},
     }
     rundir.write("results.json", json.dumps(results, indent=2))
-    _write_test_scores(rundir, cands, tested, data)
+    _write_test_scores(rundir, cands, tested, data, ensemble)
     rundir.write("fitness.png", fitness_curve(rundir.log()))
     if rows and tested:
         per_space = {sp: (res[0]["scores"], data[sp].bench.accuracy[data[sp].test],
@@ -231,8 +293,12 @@ def _report(o: Outcome, cands, tested, data, test_seconds: float, validation: di
     return results
 
 
-def _write_test_scores(rundir: RunDir, cands, tested, data) -> None:
-    lines = ["space,arch,accuracy," + ",".join(label for label, _ in cands)]
+def _write_test_scores(rundir: RunDir, cands, tested, data, ensemble: dict | None) -> None:
+    labels = [label for label, _ in cands]
+    if ensemble:
+        labels.append(ensemble["label"])
+        tested = {sp: res + [ensemble["test"][sp]] for sp, res in tested.items()}
+    lines = ["space,arch,accuracy," + ",".join(labels)]
     for sp, res in tested.items():
         d = data[sp]
         for j, i in enumerate(d.test):

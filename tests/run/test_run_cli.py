@@ -1,11 +1,15 @@
 """End to end: `gpnas run` and `gpnas ablate` on the embedded default (tiny settings)."""
 
+import csv
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from scipy import stats
+
+from gpnas.evaluation.ensemble import rank_ensemble
 
 TINY = ["--generations", "1", "--population", "6", "--evolution-nets", "8", "--sample-nets",
         "4", "--test-nets", "5", "--quiet"]
@@ -101,3 +105,15 @@ def test_discovery_preset_picks_by_validation_and_tests_references(env, tmp_path
         log[0]["rungs"][0][1]
     assert all(rec["distinct_functions"] <= rec["distinct_programs"] for rec in log)
     assert "naswot (reference)" in r.stdout
+    # the validation ensemble: members among the tested candidates, its test tau that of the
+    # members' log ranks summed over the test networks
+    ens = results["ensemble"]
+    assert 1 <= len(ens["members"]) <= cfg["ensemble"] == 3
+    assert set(ens["members"]) <= {c["label"] for c in results["candidates"]}
+    rows = list(csv.DictReader((out / "test_scores.csv").open()))
+    assert len(rows) == 5 and "validation-ensemble" in rows[0]
+    member = [[float(row[m]) for row in rows] for m in ens["members"]]
+    acc = [float(row["accuracy"]) for row in rows]
+    want = stats.kendalltau(rank_ensemble(member), acc).statistic
+    assert ens["test"]["nb201-cifar10"]["kendall"] == pytest.approx(want)
+    assert "validation-ensemble" in r.stdout
