@@ -117,3 +117,6 @@ def test_discovery_preset_picks_by_validation_and_tests_references(env, tmp_path
     want = stats.kendalltau(rank_ensemble(member), acc).statistic
     assert ens["test"]["nb201-cifar10"]["kendall"] == pytest.approx(want)
     assert "validation-ensemble" in r.stdout
+    r = gpnas(["export", str(out), "--candidate", ens["members"][-1], "--format", "text"],
+              env, tmp_path)
+    assert r.returncode == 0, r.stderr

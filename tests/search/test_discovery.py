@@ -89,6 +89,34 @@ def test_racing_halves_the_field_and_keeps_the_fittest():
     assert [e.rung for e in by_key[:3]] == [2, 2, 2] and by_key[-1].rung == 0
 
 
+class _TwoSpaces(_Executor):
+    """Space "a" scores as accuracy + noise, space "b" as its reverse: fitness +x and -x."""
+
+    def scores(self, programs, nets=None):
+        ids = list(self.sample["a"])[:nets]
+        s = self.acc[ids] + np.random.default_rng(0).normal(0, 1, len(ids))
+        return [{"a": s, "b": -s} for _ in programs]
+
+
+@pytest.mark.parametrize("across", ["min", "mean"])
+def test_fitness_combines_the_spaces_as_configured(across):
+    task = fake_task(3, seed=0)
+    acc = np.random.default_rng(1).uniform(50, 90, 32)
+    pools = {sp: (np.arange(32), acc, np.ones(32)) for sp in ("a", "b")}
+    ev = Evaluator(_TwoSpaces(acc), Engine(full_primitive_set()), task, pools,
+                   across_spaces=across)
+    ev.new_sample({sp: np.arange(32) for sp in pools})
+    rep = representation_for("tree")
+    rng = np.random.default_rng(3)
+    p = rep.lower(rep.random(rng))
+    while not ev.is_valid(p):
+        p = rep.lower(rep.random(rng))
+    (e,) = ev.evaluate([p])
+    a, b = e.per_space["a"], e.per_space["b"]
+    assert a > 0.5 and b == pytest.approx(-a)
+    assert e.fitness == pytest.approx(min(a, b) if across == "min" else 0.0)
+
+
 def test_prefix_and_lazy_tasks_score_like_the_whole(tmp_path):
     from gpnas.data.stats.build import build_store
     from gpnas.evaluation.task import Task
