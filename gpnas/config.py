@@ -42,12 +42,13 @@ REFERENCES = ("params", "flops", "naswot", "jacov", "swap", "meco", "synflow", "
 #: named starting points of a configuration; file keys and flags override them.  ``paper`` is
 #: EZNAS's algorithm exactly (the defaults); ``discovery`` is gpnas's search for NASMs that beat
 #: the hand-made proxies: network-level programs over cross-sample statistics, large racing
-#: fitness samples, a validation pick, and no functional duplicates in selection.
+#: fitness samples averaged over the spaces, a validation pick and ensemble, and no functional
+#: duplicates in selection.
 PRESETS: dict[str, dict] = {
     "paper": {},
     "discovery": {"aggregation": "evolved", "cross_batch": 32, "evolution_nets": 200,
-                  "sample_nets": 100, "rungs": 3, "validation_nets": 100, "ensemble": 3,
-                  "dedup": True,
+                  "sample_nets": 100, "rungs": 3, "across_spaces": "mean", "validation_nets": 100,
+                  "ensemble": 3, "dedup": True,
                   "references": ["params", "flops", "naswot"]},
 }
 
