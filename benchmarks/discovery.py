@@ -48,6 +48,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -106,6 +107,10 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--search-only", action="store_true",
                     help="run (or resume) the searches, leave the test to a later call")
+    ap.add_argument("--published", default="",
+                    help="comma-separated NASLib proxies (nwot, synflow, jacov, ...) whose "
+                    "published scores of the DARTS test networks (naslib_zc/zc_nasbench301.json "
+                    "in --bench-dir) join the table")
     args = ap.parse_args()
     base = RunConfig.from_sources(flags={
         "preset": "discovery", "spaces": args.space, "bench_dir": args.bench_dir,
@@ -122,6 +127,7 @@ def main() -> None:
             return
         results = test_and_report(outcomes, data)
     summary = summarise(labels, outcomes, results, base.spaces)
+    summary["published"] = published(args, data, base.spaces)
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     write_atomic(out / "summary.md", to_markdown(summary, args))
     print(to_markdown(summary, args))
@@ -154,7 +160,9 @@ def summarise(labels, outcomes, results, spaces) -> dict:
         by_label = {c["label"]: c for c in res["candidates"]}
         pick = "final-top1" if name == "paper" else "validation-best"
         for label in dict.fromkeys([pick, "final-top1"]):
-            c = by_label.get(label)
+            # a final top-1 that is the validation pick is listed once, as the pick
+            c = by_label.get(label) or (by_label.get("validation-best")
+                                        if label == "final-top1" else None)
             if c is None:
                 continue
             rows.append({"variant": name if label == pick else f"{name} (final-top1)",
@@ -172,6 +180,29 @@ def summarise(labels, outcomes, results, spaces) -> dict:
     return {"spaces": list(spaces), "runs": rows,
             "references": {n: {sp: r.get("kendall") for sp, r in per.items()}
                            for n, per in references.items()}}
+
+
+def published(args, data, spaces) -> dict:
+    """Kendall tau of NASLib's published NB301 proxies with the accuracy of each DARTS space's
+    test networks (proxy -> space -> tau); networks the file lacks are left out."""
+    names = [n for n in args.published.split(",") if n]
+    darts = [sp for sp in spaces if sp.startswith("darts")]
+    if not names or not darts:
+        return {}
+    from gpnas.data.spaces import get_space
+    from gpnas.schemas import read_json
+
+    table = read_json(Path(args.bench_dir) / "naslib_zc" / "zc_nasbench301.json")["cifar10"]
+    out: dict = {n: {} for n in names}
+    for sp in darts:
+        by_arch = {get_space(sp).canonical(k): v for k, v in table.items()}
+        bench, test = data[sp].bench, data[sp].test
+        for n in names:
+            pairs = [(v[n]["score"] if isinstance(v[n], dict) else v[n], bench.accuracy[i])
+                     for i in test if n in (v := by_arch.get(bench.archs[i], {}))]
+            s, a = np.array(pairs, float).T
+            out[n][sp] = float(stats.kendalltau(s, a).statistic)
+    return out
 
 
 def to_markdown(summary: dict, args) -> str:
@@ -193,6 +224,10 @@ def to_markdown(summary: dict, args) -> str:
                      + f" | {np.mean([r['search_seconds'] for r in runs]):.0f} |")
     for n, per in summary["references"].items():
         lines.append(f"| {n} (gpnas, reference) | "
+                     + " | ".join("-" if per.get(s) is None else f"{per[s]:.3f}" for s in spaces)
+                     + " | |")
+    for n, per in summary.get("published", {}).items():
+        lines.append(f"| {n} (NASLib, published scores of the same networks) | "
                      + " | ".join("-" if per.get(s) is None else f"{per[s]:.3f}" for s in spaces)
                      + " | |")
     lines += ["", "Programs found (validation pick, validation ensemble; final-top1 for paper):",
