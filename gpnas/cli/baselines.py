@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from gpnas.cli.options import bench_dir_option, images_option
+from gpnas.cli.options import bench_dir_option, images_option, opt
 from gpnas.console import err, out
 from gpnas.errors import GpnasError
 
@@ -39,9 +39,8 @@ def baselines(
     images: Optional[Path] = images_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON: {space: {metric: "
                                  "{kendall, spearman, n}}}."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes "
-                                       "[default: one per core] (the scores are the same with "
-                                       "any number).", show_default=False),
+    jobs: Optional[int] = opt(None, "--jobs", "-j", help="Worker processes [default: one per "
+                              "core] (the scores are the same with any number)."),
 ) -> None:
     """Rank correlation (Kendall tau, Spearman rho) of the baseline NASMs with accuracy."""
     from gpnas.baselines import parse_metrics

@@ -8,6 +8,7 @@ comes from elsewhere (a config file, the run's settings), so the help text state
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 
 def bench_dir_option():
@@ -25,5 +26,6 @@ def images_option():
 
 
 def opt(default, *names, help: str):
-    """An option whose default the help text states (``show_default`` off)."""
-    return typer.Option(default, *names, help=help, show_default=False)
+    """An option whose default the help text states (``show_default`` off); its brackets are
+    text, not rich markup (which would swallow "[default: ...]")."""
+    return typer.Option(default, *names, help=escape(help), show_default=False)

@@ -57,9 +57,9 @@ def run_command(
     ensemble: int = opt(None, "--ensemble", help="Also report a rank ensemble of up to this many "
                         "programs, chosen greedily on the validation networks (0: none) "
                         "[default: 0]"),
-    dedup: bool = typer.Option(None, "--dedup/--no-dedup", show_default=False,
-                               help="Select functionally equal programs (same outputs on the "
-                               "probe) only once [default: off; on with --preset discovery]"),
+    dedup: bool = opt(None, "--dedup/--no-dedup", help="Select functionally equal programs "
+                      "(same outputs on the probe) only once [default: off; on with --preset "
+                      "discovery]"),
     seed_programs: str = opt(None, "--seed-programs", help="Comma-separated program files that "
                              "open the first generation (e.g. programs/naswot.json)"),
     references: str = opt(None, "--references", help="Proxies tested beside the candidates on "

@@ -11,7 +11,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from gpnas.cli.options import bench_dir_option, images_option
+from gpnas.cli.options import bench_dir_option, images_option, opt
 from gpnas.cli.supervise import supervised
 from gpnas.console import err, out
 from gpnas.errors import GpnasError
@@ -60,9 +60,8 @@ def build(
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads while collecting "
                                 "(1 is fastest for batch-1 statistics; --jobs uses more "
                                 "cores)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes "
-                                       "[default: one per core] (the store is the same with "
-                                       "any number).", show_default=False),
+    jobs: Optional[int] = opt(None, "--jobs", "-j", help="Worker processes [default: one per "
+                              "core] (the store is the same with any number)."),
     executor: str = typer.Option("auto", "--executor", help="auto | serial | process | ray: "
                                  "Ray tasks on a cluster (--ray-address) or a local Ray; auto "
                                  "and process use --jobs processes."),

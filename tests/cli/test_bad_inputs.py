@@ -372,3 +372,16 @@ def test_scoring_refuses_a_program_whose_values_would_not_fit(ctx, monkeypatch):
 def test_count_of_bad_inputs():
     """The closing note of issue 18 counts these cases."""
     assert len(CASES) >= 150
+
+
+@pytest.mark.parametrize("command, shown", [(["ablate"], "[default: 15]"),
+                                            (["baselines"], "[default: one per core]"),
+                                            (["run"], "[default: min]")])
+def test_help_states_the_defaults_its_text_gives(monkeypatch, capsys, command, shown):
+    """A help text's "[default: ...]" is printed, not taken for rich markup and dropped."""
+    monkeypatch.setattr(sys, "argv", ["gpnas", *command, "--help"])
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 0
+    assert shown in capsys.readouterr().out
