@@ -16,7 +16,8 @@ from gpnas.errors import GpnasError
 def run_command(
     preset: str = opt(None, "--preset", help="Starting point of the settings: paper (EZNAS's "
                       "algorithm exactly) | discovery (network-level programs over cross-sample "
-                      "statistics, 100-network racing fitness, a validation pick, no duplicate "
+                      "statistics, 100-network racing fitness averaged over the spaces, a "
+                      "validation pick and a 3-program validation ensemble, no duplicate "
                       "functions in selection, NASWOT / #params / FLOPs tested alongside); a "
                       "config file and flags override it [default: paper]"),
     repr_: str = opt(None, "--repr", help="Program representation: tree | sequential "
