@@ -39,27 +39,25 @@ def greedy_ensemble(scores: Mapping[str, Mapping[str, np.ndarray]],
     ensemble tau (per space, combined by ``across``), stop when no addition improves it.
     Programs that rank every space exactly as a chosen member does are skipped.  Ties go to the
     first key.  (member keys in order of choice, the ensemble's tau per space)."""
+    logs = {key: {sp: log_ranks(s) for sp, s in per.items()} for key, per in scores.items()}
     chosen: list[str] = []
     best, best_taus = -np.inf, {}
-    seen: list[dict[str, np.ndarray]] = []
     while len(chosen) < size:
         step = None
-        for key, per in scores.items():
-            ranks = {sp: stats.rankdata(s) for sp, s in per.items()}
-            if key in chosen or any(all(np.array_equal(ranks[sp], r[sp]) for sp in ranks)
-                                    for r in seen):
+        for key, per in logs.items():
+            if key in chosen or any(all(np.array_equal(per[sp], logs[c][sp]) for sp in per)
+                                    for c in chosen):
                 continue
             try:
-                taus = {sp: kendall(rank_ensemble([scores[k][sp] for k in chosen] + [s]),
-                                    accuracy[sp]) for sp, s in per.items()}
+                taus = {sp: kendall(np.sum([logs[c][sp] for c in chosen] + [lr], axis=0),
+                                    accuracy[sp]) for sp, lr in per.items()}
             except InvalidProgram:
                 continue
             value = across(taus)
             if value > best and (step is None or value > step[1]):
-                step = (key, value, taus, ranks)
+                step = (key, value, taus)
         if step is None:
             break
         chosen.append(step[0])
         best, best_taus = step[1], step[2]
-        seen.append(step[3])
     return chosen, best_taus

@@ -63,18 +63,17 @@ def validate(o: Outcome, data: dict[str, SpaceData], pool_size: int = 10) -> Val
     tasks = {sp: Task.from_store(data[sp].store, data[sp].validation_ids, lazy=True)
              for sp in cfg.spaces}
     scores: dict[str, dict] = {}
+    taus: dict[str, dict] = {}
     for key, g in pool.items():
-        per = {}
+        per, tau = {}, {}
         for sp, task in tasks.items():
             try:
                 per[sp] = engine.net_scores(rep.lower(g), task)
-                kendall(per[sp], task.accuracy)
+                tau[sp] = kendall(per[sp], task.accuracy)
             except InvalidProgram:
                 break
         else:
-            scores[key] = per
-    taus = {key: {sp: kendall(s, tasks[sp].accuracy) for sp, s in per.items()}
-            for key, per in scores.items()}
+            scores[key], taus[key] = per, tau
     out = Validation(taus=taus)
     valid = [k for k in picks if k in taus]
     if valid:
@@ -108,8 +107,9 @@ def candidates(cfg: RunConfig, state: State, representation, picked=None, member
             seen.add(e.key)
             out.append((f"best-ever{rank + 1}", representation.from_json(e.genome)))
     for rank, g in enumerate(members):
-        if representation.lower(g).key not in seen:
-            seen.add(representation.lower(g).key)
+        key = representation.lower(g).key
+        if key not in seen:
+            seen.add(key)
             out.append((f"ensemble-member{rank + 1}", g))
     return out
 
@@ -238,7 +238,8 @@ def _ensemble(o: Outcome, cands, tested, data, validation: Validation) -> dict |
         return None
     rep = o.representation
     keys = [rep.lower(g).key for g in validation.members]
-    at = [[rep.lower(g).key for _, g in cands].index(k) for k in keys]
+    cand_keys = [rep.lower(g).key for _, g in cands]
+    at = [cand_keys.index(k) for k in keys]
     row = {"label": "validation-ensemble",
            "program": " + ".join(f"logrank({rep.text(g)})" for g in validation.members),
            "members": [cands[i][0] for i in at], "keys": keys,
