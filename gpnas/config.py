@@ -48,7 +48,7 @@ PRESETS: dict[str, dict] = {
     "paper": {},
     "discovery": {"aggregation": "evolved", "cross_batch": 32, "evolution_nets": 200,
                   "sample_nets": 100, "rungs": 3, "across_spaces": "mean", "validation_nets": 100,
-                  "ensemble": 3, "dedup": True,
+                  "ensemble": 8, "dedup": True,
                   "references": ["params", "flops", "naswot"]},
 }
 
@@ -100,6 +100,7 @@ class RunConfig:
     rungs: int = 1  # successive-halving rungs of the fitness sample (1: all nets for everyone)
     validation_nets: int = 0  # per space: picks the final program (0: the last generation's top)
     ensemble: int = 0  # at most this many programs in the validation ensemble (0: none)
+    ensemble_folds: int = 5  # cross-validation folds that size the ensemble (0: size = ensemble)
     dedup: bool = False  # functionally equal programs (same probe outputs) selected once
     seed_programs: list[str] = field(default_factory=list)  # program files opening generation 0
     references: list[str] = field(default_factory=list)  # proxies tested beside the candidates
@@ -142,6 +143,11 @@ class RunConfig:
         need(0 <= self.ensemble <= 8, "ensemble must be in 0..8 programs")
         need(self.ensemble == 0 or self.validation_nets > 0,
              "an ensemble is chosen on validation networks: it needs validation_nets > 0")
+        need(self.ensemble_folds == 0 or 2 <= self.ensemble_folds <= 20,
+             "ensemble_folds must be 0 (no cross-validation) or 2..20")
+        need(self.ensemble == 0 or self.validation_nets >= 3 * self.ensemble_folds,
+             "each cross-validation fold needs 3 or more validation networks: validation_nets "
+             ">= 3 * ensemble_folds")
         need(1 <= self.rungs <= 8, "rungs must be in 1..8")
         need(self.validation_nets >= 0, "validation_nets must be >= 0")
         need(self.preset in PRESETS, f"preset must be one of {tuple(PRESETS)}")
@@ -160,6 +166,10 @@ class RunConfig:
         """Two independent streams: the data split (from data_seed) and the search (seed)."""
         return (np.random.default_rng(np.random.SeedSequence(self.data_seed).spawn(1)[0]),
                 np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1]))
+
+    def ensemble_rng(self) -> np.random.Generator:
+        """The folds of the ensemble's cross-validation: a third stream of ``seed``."""
+        return np.random.default_rng(np.random.SeedSequence(self.seed).spawn(3)[2])
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -146,6 +146,7 @@ RUN_RANGES: dict[str, Any] = {
     "fitness": Literal[FITNESSES],  # type: ignore[valid-type]
     "across_spaces": Literal[ACROSS_SPACES],  # type: ignore[valid-type]
     "ensemble": Annotated[int, Field(ge=0, le=8)],
+    "ensemble_folds": Annotated[int, Field(ge=0, le=20)],
     "rungs": Annotated[int, Field(ge=1, le=8)],
     "validation_nets": Annotated[int, Field(ge=0, le=MAX_NETS)],
     "seed_programs": Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]],

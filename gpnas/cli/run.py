@@ -17,7 +17,8 @@ def run_command(
     preset: str = opt(None, "--preset", help="Starting point of the settings: paper (EZNAS's "
                       "algorithm exactly) | discovery (network-level programs over cross-sample "
                       "statistics, 100-network racing fitness averaged over the spaces, a "
-                      "validation pick and a 3-program validation ensemble, no duplicate "
+                      "validation pick and a validation ensemble of up to 8 programs sized by "
+                      "cross-validation, no duplicate "
                       "functions in selection, NASWOT / #params / FLOPs tested alongside); a "
                       "config file and flags override it [default: paper]"),
     repr_: str = opt(None, "--repr", help="Program representation: tree | sequential "
@@ -58,6 +59,10 @@ def run_command(
     ensemble: int = opt(None, "--ensemble", help="Also report a rank ensemble of up to this many "
                         "programs, chosen greedily on the validation networks (0: none) "
                         "[default: 0]"),
+    ensemble_folds: int = opt(None, "--ensemble-folds", help="Size the ensemble by K-fold "
+                              "cross-validation on the validation networks: members are added "
+                              "only while they help on networks they were not chosen on (0: "
+                              "always --ensemble members while they help) [default: 5]"),
     dedup: bool = opt(None, "--dedup/--no-dedup", help="Select functionally equal programs "
                       "(same outputs on the probe) only once [default: off; on with --preset "
                       "discovery]"),
@@ -98,6 +103,7 @@ def run_command(
              "aggregation": aggregation, "cross_batch": cross_batch, "preset": preset,
              "fitness": fitness, "across_spaces": across_spaces, "rungs": rungs,
              "validation_nets": validation_nets, "ensemble": ensemble,
+             "ensemble_folds": ensemble_folds,
              "dedup": dedup, "seed_programs": seed_programs, "references": references,
              "workers": workers, "executor": executor,
              "ray_address": ray_address, "seed": seed}

@@ -32,13 +32,14 @@ def rank_ensemble(members: Sequence) -> np.ndarray:
 
 def greedy_ensemble(scores: Mapping[str, Mapping[str, np.ndarray]],
                     accuracy: Mapping[str, np.ndarray], size: int,
-                    across: Callable[[dict[str, float]], float]
+                    across: Callable[[dict[str, float]], float], stop: bool = True
                     ) -> tuple[list[str], dict[str, float]]:
     """Forward selection of at most ``size`` members among ``scores`` (key -> space -> scores of
     the validation networks): start from nothing, add the program whose addition gives the best
-    ensemble tau (per space, combined by ``across``), stop when no addition improves it.
-    Programs that rank every space exactly as a chosen member does are skipped.  Ties go to the
-    first key.  (member keys in order of choice, the ensemble's tau per space)."""
+    ensemble tau (per space, combined by ``across``), stop when no addition improves it (with
+    ``stop``; without, go on to ``size`` members).  Programs that rank every space exactly as a
+    chosen member does are skipped.  Ties go to the first key.  (member keys in order of
+    choice, the ensemble's tau per space)."""
     logs = {key: {sp: log_ranks(s) for sp, s in per.items()} for key, per in scores.items()}
     chosen: list[str] = []
     best, best_taus = -np.inf, {}
@@ -54,10 +55,51 @@ def greedy_ensemble(scores: Mapping[str, Mapping[str, np.ndarray]],
             except InvalidProgram:
                 continue
             value = across(taus)
-            if value > best and (step is None or value > step[1]):
+            if (value > best or not stop) and (step is None or value > step[1]):
                 step = (key, value, taus)
         if step is None:
             break
         chosen.append(step[0])
         best, best_taus = step[1], step[2]
     return chosen, best_taus
+
+
+#: how often the validation networks are split anew into folds by :func:`cv_ensemble_size`
+CV_REPEATS = 4
+
+
+def cv_ensemble_size(scores: Mapping[str, Mapping[str, np.ndarray]],
+                     accuracy: Mapping[str, np.ndarray], size: int,
+                     across: Callable[[dict[str, float]], float], folds: int,
+                     rng: np.random.Generator) -> tuple[int, list[float], list[float]]:
+    """The ensemble size, by cross-validation on the validation networks: ``CV_REPEATS``
+    times, each space's networks are split into ``folds`` parts; on all parts but one, members
+    are chosen greedily up to ``size``; on the part left out, the ensembles of the first 1,
+    2, ... members are scored (tau per space, combined by ``across``).  The size is the
+    smallest whose mean held-out score is within one standard error of the best size's (the
+    one-standard-error rule: on a noisy plateau, the fewer members).  (that size, the mean
+    held-out score of each size 1..``size``, its standard error)."""
+    held_scores: list[list[float]] = [[] for _ in range(size)]
+    spaces = list(accuracy)
+    for _ in range(CV_REPEATS):
+        parts = {sp: np.array_split(rng.permutation(len(accuracy[sp])), folds) for sp in spaces}
+        for f in range(folds):
+            held = {sp: parts[sp][f] for sp in spaces}
+            kept = {sp: np.concatenate([p for i, p in enumerate(parts[sp]) if i != f])
+                    for sp in spaces}
+            path, _ = greedy_ensemble(
+                {k: {sp: s[kept[sp]] for sp, s in per.items()} for k, per in scores.items()},
+                {sp: accuracy[sp][kept[sp]] for sp in spaces}, size, across, stop=False)
+            for m in range(1, len(path) + 1):
+                try:
+                    taus = {sp: kendall(rank_ensemble([scores[k][sp][held[sp]]
+                                                       for k in path[:m]]),
+                                        accuracy[sp][held[sp]]) for sp in spaces}
+                except InvalidProgram:
+                    continue
+                held_scores[m - 1].append(across(taus))
+    means = [float(np.mean(h)) if h else -np.inf for h in held_scores]
+    errors = [float(np.std(h) / np.sqrt(len(h))) if h else np.inf for h in held_scores]
+    best = int(np.argmax(means))
+    chosen = next(m for m in range(size) if means[m] >= means[best] - errors[best])
+    return chosen + 1, means, errors

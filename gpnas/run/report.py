@@ -13,7 +13,7 @@ from gpnas.config import RunConfig
 from gpnas.baselines.dsl import DSL_PROXIES, dsl_program
 from gpnas.baselines.evaluate import rank_correlations, score_networks
 from gpnas.evaluation.engine import Engine, EngineConfig, InvalidProgram
-from gpnas.evaluation.ensemble import greedy_ensemble, rank_ensemble
+from gpnas.evaluation.ensemble import cv_ensemble_size, greedy_ensemble, rank_ensemble
 from gpnas.evaluation.fitness import ACROSS_SPACES, kendall
 from gpnas.evaluation.heldout import HELDOUT_BLOCK, score_heldout
 from gpnas.evaluation.task import Task
@@ -31,20 +31,24 @@ from gpnas.threads import available_cores
 @dataclass
 class Validation:
     """What the validation networks chose: the pick (a genome, or None), every scored program's
-    Kendall tau per space (key -> space -> tau), and the ensemble's members (genomes) and tau
-    per space (no members: no ensemble)."""
+    Kendall tau per space (key -> space -> tau), the ensemble's members (genomes) and tau per
+    space (no members: no ensemble), and the cross-validated score of each ensemble size (its
+    mean and standard error) that chose how many members it has (empty: not cross-validated)."""
 
     pick: object | None = None
     taus: dict[str, dict] = field(default_factory=dict)
     members: list = field(default_factory=list)
     ensemble_taus: dict[str, float] = field(default_factory=dict)
+    size_scores: list[float] = field(default_factory=list)
+    size_errors: list[float] = field(default_factory=list)
 
 
 def validate(o: Outcome, data: dict[str, SpaceData], pool_size: int = 10) -> Validation:
     """Score programs of the run on its validation networks (never test data).  The pick is,
     among the best ever seen (hall of fame) and the last generation's ``pool_size`` fittest,
     the one whose taus combined over the spaces (``across_spaces``) are best; the ensemble's
-    members (``cfg.ensemble`` at most) are chosen greedily among those, the hall of fame's
+    members (``cfg.ensemble`` at most, as many as cross-validation on the validation networks
+    finds best with ``cfg.ensemble_folds``) are chosen greedily among those, the hall of fame's
     Pareto front and the whole last generation."""
     cfg, rep = o.cfg, o.representation
     if not cfg.validation_nets:
@@ -80,8 +84,11 @@ def validate(o: Outcome, data: dict[str, SpaceData], pool_size: int = 10) -> Val
         best = max(valid, key=lambda k: (across(taus[k]), -rep.size(picks[k])))
         out.pick = picks[best]
     if cfg.ensemble and scores:
-        keys, out.ensemble_taus = greedy_ensemble(
-            scores, {sp: t.accuracy for sp, t in tasks.items()}, cfg.ensemble, across)
+        accuracy, size = {sp: t.accuracy for sp, t in tasks.items()}, cfg.ensemble
+        if cfg.ensemble_folds:
+            size, out.size_scores, out.size_errors = cv_ensemble_size(scores, accuracy, size, across,
+                                                     cfg.ensemble_folds, cfg.ensemble_rng())
+        keys, out.ensemble_taus = greedy_ensemble(scores, accuracy, size, across)
         out.members = [pool[k] for k in keys]
     return out
 
@@ -244,6 +251,9 @@ def _ensemble(o: Outcome, cands, tested, data, validation: Validation) -> dict |
            "program": " + ".join(f"logrank({rep.text(g)})" for g in validation.members),
            "members": [cands[i][0] for i in at], "keys": keys,
            "validation": validation.ensemble_taus, "test": {}}
+    if validation.size_scores:
+        row["size_scores"] = validation.size_scores
+        row["size_errors"] = validation.size_errors
     for sp, res in tested.items():
         invalid = "; ".join(res[i]["invalid"] for i in at if res[i]["invalid"]) or None
         if any(res[i]["scores"] is None for i in at):

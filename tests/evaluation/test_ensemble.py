@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gpnas.evaluation.ensemble import greedy_ensemble, log_ranks, rank_ensemble
+from gpnas.evaluation.ensemble import (cv_ensemble_size, greedy_ensemble, log_ranks,
+                                       rank_ensemble)
 from gpnas.evaluation.fitness import ACROSS_SPACES
 
 
@@ -58,3 +59,56 @@ def test_greedy_ensemble_combines_spaces_as_told():
     assert greedy_ensemble(scores, accuracy, 1, ACROSS_SPACES["min"])[0] == ["fair"]
     assert greedy_ensemble(scores, accuracy, 1, ACROSS_SPACES["mean"])[0] == ["sharp"]
     assert greedy_ensemble({}, accuracy, 3, ACROSS_SPACES["min"]) == ([], {})
+
+
+def test_greedy_ensemble_without_stop_goes_on_to_size():
+    acc, s = _complementary()
+    scores = {k: {"sp": v} for k, v in s.items()}
+    keys, _ = greedy_ensemble(scores, {"sp": acc}, 3, ACROSS_SPACES["min"], stop=False)
+    assert sorted(keys[:2]) == ["sees-a", "sees-b"] and keys[2] == "noise"
+
+
+def _many(n, seed, good=("sees-a", "sees-b"), noise=6):
+    """Complementary scorers of one space, weaker than in _complementary, and noisy ones."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    scores = {"sees-a": a + 0.8 * rng.normal(size=n), "sees-b": b + 0.8 * rng.normal(size=n)}
+    scores = {k: v for k, v in scores.items() if k in good}
+    scores.update({f"noise{i}": rng.normal(size=n) for i in range(noise)})
+    return a + b, {k: {"sp": v} for k, v in scores.items()}
+
+
+def test_cv_ensemble_size_keeps_members_that_help_on_unseen_networks():
+    acc, scores = _many(120, seed=4)
+    across = ACROSS_SPACES["mean"]
+    size, means, errors = cv_ensemble_size(scores, {"sp": acc}, 5, across, 5,
+                                           np.random.default_rng(0))
+    assert size == 2 and len(means) == len(errors) == 5
+    assert means[1] > means[0] + errors[1]  # the second member helps beyond the noise
+    assert means[1] > max(means[2:])  # noise members hurt unseen networks
+    again = cv_ensemble_size(scores, {"sp": acc}, 5, across, 5, np.random.default_rng(0))
+    assert again == (size, means, errors)  # the folds come from the generator
+
+
+def test_cv_ensemble_size_stops_at_one_where_more_members_only_fit_noise():
+    # one real scorer: a greedy choice on the whole set still adds noise members that happen
+    # to raise the tau of these few networks, cross-validation sees that they do not generalise
+    acc, scores = _many(60, seed=5, good=("sees-a",), noise=30)
+    across = ACROSS_SPACES["mean"]
+    greedy, _ = greedy_ensemble(scores, {"sp": acc}, 4, across)
+    assert len(greedy) > 1
+    size, means, errors = cv_ensemble_size(scores, {"sp": acc}, 4, across, 5,
+                                           np.random.default_rng(1))
+    assert size == 1 and means[0] == max(means)
+
+
+def test_cv_ensemble_size_takes_the_fewest_members_within_one_standard_error():
+    # a third member that adds a little signal: the best mean may be at 3, but within one
+    # standard error of 2, and the rule takes 2
+    acc, scores = _many(120, seed=4)
+    rng = np.random.default_rng(6)
+    scores["weak"] = {"sp": acc + 4 * rng.normal(size=len(acc))}
+    size, means, errors = cv_ensemble_size(scores, {"sp": acc}, 4, ACROSS_SPACES["mean"], 5,
+                                           np.random.default_rng(0))
+    assert int(np.argmax(means)) == 2 and size == 2
+    assert means[1] >= means[2] - errors[2] and means[0] < means[2] - errors[2]

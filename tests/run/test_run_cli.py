@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -88,8 +89,8 @@ def test_discovery_preset_picks_by_validation_and_tests_references(env, tmp_path
     save_program(seed, ProgramFile(rep.lower(tree), "tree", rep.to_json(tree), dsl=DSL,
                                    cross_batch=4))
     r = gpnas(["run", "--preset", "discovery", "--generations", "2", "--population", "8",
-               "--evolution-nets", "16", "--validation-nets", "5", "--sample-nets", "16",
-               "--rungs", "2", "--test-nets", "5", "--cross-batch", "4", "--references",
+               "--evolution-nets", "16", "--validation-nets", "6", "--sample-nets", "16",
+               "--ensemble-folds", "2", "--rungs", "2", "--test-nets", "5", "--cross-batch", "4", "--references",
                "params,naswot", "--seed-programs", str(seed), "--out", str(out), "--quiet"],
               env, tmp_path)
     assert r.returncode == 0, r.stderr
@@ -108,7 +109,10 @@ def test_discovery_preset_picks_by_validation_and_tests_references(env, tmp_path
     # the validation ensemble: members among the tested candidates, its test tau that of the
     # members' log ranks summed over the test networks
     ens = results["ensemble"]
-    assert 1 <= len(ens["members"]) <= cfg["ensemble"] == 3
+    assert 1 <= len(ens["members"]) <= cfg["ensemble"] == 8
+    # sized by 2-fold cross-validation: a held-out score per size, at most the best size
+    assert len(ens["size_scores"]) == len(ens["size_errors"]) == 8
+    assert len(ens["members"]) <= int(np.argmax(ens["size_scores"])) + 1
     assert set(ens["members"]) <= {c["label"] for c in results["candidates"]}
     rows = list(csv.DictReader((out / "test_scores.csv").open()))
     assert len(rows) == 5 and "validation-ensemble" in rows[0]
