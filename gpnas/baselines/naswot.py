@@ -7,9 +7,8 @@ NASWOT
     ``K_H[i, j] = N_A - d_H(c_i, c_j)`` (the number of units on which two inputs agree) and the
     score is ``log |det K_H|`` over a batch of ``N`` images.  Per ReLU module, with ``s`` the
     number of active units of each input, ``c c^T + (1 - c)(1 - c)^T = 2 c c^T - s 1^T - 1 s^T +
-    units``: one matrix product of the 0/1 codes, in float32 (exact: its sums are integers below
-    2**24), summed over modules in float64 (exact), so ``K_H`` is exactly the integer matrix of
-    the definition.  ReLU modules that read the same tensor (NB201's and DARTS's edges out of one
+    units``: one int8 matrix product of the 0/1 codes with int32 sums (exact), summed over
+    modules in float64 (exact), so ``K_H`` is exactly the integer matrix of the definition.  ReLU modules that read the same tensor (NB201's and DARTS's edges out of one
     node) share one product.  ``log |det|`` by ``slogdet``.  Identical inputs give identical
     codes, a rank-one ``K_H`` and a score of ``-inf`` (the definition's value, not an error).
     BatchNorm uses batch statistics (train mode), as the authors' code.  No labels, no loss.
@@ -25,16 +24,12 @@ import torch
 from torch import nn
 
 from gpnas.baselines.common import forward_watched, split_images, working_copy
+from gpnas.data.stats.cross import code_kernel
 
 
 def _code_kernel(x: torch.Tensor) -> torch.Tensor:
     """``c c^T + (1 - c)(1 - c)^T`` (float64, exact) of the codes ``c = x > 0`` of a batch."""
-    n = x.shape[0]
-    flat = x.detach().reshape(n, -1)
-    c = torch.gt(flat, 0, out=torch.empty(flat.shape, dtype=torch.float32))
-    agree = torch.mm(c, c.T).double()
-    s = c.sum(dim=1, dtype=torch.float64)
-    return agree.mul_(2).sub_(s[:, None]).sub_(s[None, :]).add_(flat.shape[1])
+    return code_kernel(x.detach().reshape(x.shape[0], -1) > 0)
 
 
 def hamming_kernel(codes: list[torch.Tensor]) -> np.ndarray:

@@ -125,3 +125,15 @@ def test_pattern_count_and_kernel_equal_their_definitions(batch):
     kernel, patterns = _codes(x)
     assert torch.equal(kernel, c @ c.T + (1 - c) @ (1 - c).T)
     assert int(patterns) == torch.unique(c.T.bool(), dim=0).shape[0]
+
+
+@pytest.mark.parametrize("batch,units", [(1, 5), (5, 1), (3, 2), (32, 1000), (128, 4097)])
+def test_code_kernel_equals_its_definition_at_every_shape(batch, units):
+    """The int8 product's kernel equals the float64 definition, including one unit (where
+    torch's CPU int8 product is wrong and the float64 product is taken)."""
+    from gpnas.data.stats.cross import code_kernel
+
+    g = torch.Generator().manual_seed(units)
+    c = torch.randn(batch, units, generator=g) > 0
+    d = c.double()
+    assert torch.equal(code_kernel(c), d @ d.T + (1 - d) @ (1 - d).T)

@@ -25,14 +25,26 @@ def _sample_gram(x: torch.Tensor) -> torch.Tensor:
     return r @ r.T
 
 
+def code_kernel(c: torch.Tensor) -> torch.Tensor:
+    """NASWOT's kernel of on/off codes ``c`` (bool, samples x units): the units on which two
+    samples agree, ``c c^T + (1 - c)(1 - c)^T = 2 c c^T - s 1^T - 1 s^T + units`` with ``s``
+    the active units of each sample; float64, exact.  ``c c^T`` is one int8 matrix product
+    with int32 sums (exact below 2**31 units; about 4x a float32 product on the CPU).  torch's
+    CPU int8 product is wrong for a single unit, which multiplies in float64."""
+    if c.shape[1] < 2:
+        agree = c.double() @ c.double().T
+    else:
+        i8 = c.view(torch.int8)
+        agree = torch._int_mm(i8, i8.T).double()
+    s = c.sum(dim=1, dtype=torch.float64)
+    return agree.mul_(2).sub_(s[:, None]).sub_(s[None, :]).add_(c.shape[1])
+
+
 def _codes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """NASWOT's kernel of the on/off codes of a batch (units on which two samples agree), and
     SWAP's count of distinct on/off patterns of the units over the samples."""
-    c = (x.detach().reshape(x.shape[0], -1) > 0).double()
-    s = c.sum(dim=1)
-    # c c^T + (1 - c)(1 - c)^T, with (1 - c)(1 - c)^T = units - s 1^T - 1 s^T + c c^T
-    kernel = 2 * (c @ c.T) - s[:, None] - s[None, :] + c.shape[1]
-    return kernel, torch.tensor(float(distinct_rows(c.T > 0.5)))
+    c = x.detach().reshape(x.shape[0], -1) > 0
+    return code_kernel(c), torch.tensor(float(distinct_rows(c.T)))
 
 
 def distinct_rows(bits: torch.Tensor) -> int:
