@@ -8,8 +8,9 @@ NASWOT
     score is ``log |det K_H|`` over a batch of ``N`` images.  Per ReLU module, with ``s`` the
     number of active units of each input, ``c c^T + (1 - c)(1 - c)^T = 2 c c^T - s 1^T - 1 s^T +
     units``: one int8 matrix product of the 0/1 codes with int32 sums (exact), summed over
-    modules in float64 (exact), so ``K_H`` is exactly the integer matrix of the definition.  ReLU modules that read the same tensor (NB201's and DARTS's edges out of one
-    node) share one product.  ``log |det|`` by ``slogdet``.  Identical inputs give identical
+    modules in float64 (exact), so ``K_H`` is exactly the integer matrix of the definition.
+    ReLU modules that read the same tensor (NB201's and DARTS's edges out of one node) share
+    one product.  ``log |det|`` by ``slogdet``.  Identical inputs give identical
     codes, a rank-one ``K_H`` and a score of ``-inf`` (the definition's value, not an error).
     BatchNorm uses batch statistics (train mode), as the authors' code.  No labels, no loss.
     gpnas's default batch: 128; NAS-Bench-Suite-Zero (NASLib): 32.
