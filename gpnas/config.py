@@ -47,7 +47,7 @@ REFERENCES = ("params", "flops", "naswot", "jacov", "swap", "meco", "synflow", "
 PRESETS: dict[str, dict] = {
     "paper": {},
     "discovery": {"aggregation": "evolved", "cross_batch": 32, "evolution_nets": 200,
-                  "sample_nets": 100, "rungs": 3, "across_spaces": "mean", "validation_nets": 100,
+                  "sample_nets": 100, "rungs": 3, "across_spaces": "mean", "validation_nets": 200,
                   "ensemble": 8, "dedup": True,
                   "references": ["params", "flops", "naswot"]},
 }
