@@ -90,14 +90,16 @@ def cv_ensemble_size(scores: Mapping[str, Mapping[str, np.ndarray]],
             path, _ = greedy_ensemble(
                 {k: {sp: s[kept[sp]] for sp, s in per.items()} for k, per in scores.items()},
                 {sp: accuracy[sp][kept[sp]] for sp in spaces}, size, across, stop=False)
-            for m in range(1, len(path) + 1):
+            # the held-out log ranks of each member once; the first m members' ensemble is
+            # their running sum
+            prefix = {sp: np.cumsum([log_ranks(scores[k][sp][held[sp]]) for k in path], axis=0)
+                      for sp in spaces}
+            for m in range(len(path)):
                 try:
-                    taus = {sp: kendall(rank_ensemble([scores[k][sp][held[sp]]
-                                                       for k in path[:m]]),
-                                        accuracy[sp][held[sp]]) for sp in spaces}
+                    taus = {sp: kendall(prefix[sp][m], accuracy[sp][held[sp]]) for sp in spaces}
                 except InvalidProgram:
                     continue
-                held_scores[m - 1].append(across(taus))
+                held_scores[m].append(across(taus))
     means = [float(np.mean(h)) if h else -np.inf for h in held_scores]
     errors = [float(np.std(h) / np.sqrt(len(h))) if h else np.inf for h in held_scores]
     best = int(np.argmax(means))

@@ -86,8 +86,8 @@ def validate(o: Outcome, data: dict[str, SpaceData], pool_size: int = 10) -> Val
     if cfg.ensemble and scores:
         accuracy, size = {sp: t.accuracy for sp, t in tasks.items()}, cfg.ensemble
         if cfg.ensemble_folds:
-            size, out.size_scores, out.size_errors = cv_ensemble_size(scores, accuracy, size, across,
-                                                     cfg.ensemble_folds, cfg.ensemble_rng())
+            size, out.size_scores, out.size_errors = cv_ensemble_size(
+                scores, accuracy, size, across, cfg.ensemble_folds, cfg.ensemble_rng())
         keys, out.ensemble_taus = greedy_ensemble(scores, accuracy, size, across)
         out.members = [pool[k] for k in keys]
     return out
@@ -288,7 +288,8 @@ def _report(o: Outcome, cands, tested, data, test_seconds: float, validation: Va
         "candidates": rows,
         "references": references,
         "ensemble": ensemble and {**ensemble, "test": {
-            sp: {k: v for k, v in t.items() if k != "scores"} for sp, t in ensemble["test"].items()}},
+            sp: {k: v for k, v in t.items() if k != "scores"}
+            for sp, t in ensemble["test"].items()}},
         "pareto": o.state.hof.to_json()["pareto"],
         "test_nets": {sp: int(len(data[sp].test)) for sp in o.cfg.spaces},
     }
