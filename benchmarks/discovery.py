@@ -192,19 +192,15 @@ def published(args, data, spaces) -> dict:
     darts = [sp for sp in spaces if sp.startswith("darts")]
     if not names or not darts:
         return {}
-    from gpnas.data.spaces import get_space
-    from gpnas.schemas import read_json
+    from transfer import naslib_scores
 
-    table = read_json(Path(args.bench_dir) / "naslib_zc" / "zc_nasbench301.json")["cifar10"]
     out: dict = {n: {} for n in names}
     for sp in darts:
-        by_arch = {get_space(sp).canonical(k): v for k, v in table.items()}
         bench, test = data[sp].bench, data[sp].test
-        for n in names:
-            pairs = [(v[n]["score"] if isinstance(v[n], dict) else v[n], bench.accuracy[i])
-                     for i in test if n in (v := by_arch.get(bench.archs[i], {}))]
-            s, a = np.array(pairs, float).T
-            out[n][sp] = float(stats.kendalltau(s, a).statistic)
+        scores = naslib_scores(args.bench_dir, sp, [bench.archs[i] for i in test], names)
+        for n, s in scores.items():
+            known = np.isfinite(s)
+            out[n][sp] = float(stats.kendalltau(s[known], bench.accuracy[test][known]).statistic)
     return out
 
 

@@ -44,6 +44,7 @@ from gpnas.evaluation.heldout import score_heldout  # noqa: E402
 from gpnas.nasm.programfile import load_program  # noqa: E402
 from gpnas.run.ablation import mean_std  # noqa: E402
 from gpnas.schemas import read_json  # noqa: E402
+from gpnas.threads import available_cores  # noqa: E402
 
 
 def run_dirs(paths: list[str]) -> list[Path]:
@@ -89,8 +90,7 @@ def main() -> None:
         summary = transfer(args)
     except GpnasError as exc:
         raise SystemExit(f"error: {exc}") from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)  # (made by transfer(), which writes scores.csv there)
     write_atomic(out / "summary.json", json.dumps(summary, indent=1))
     md = to_markdown(summary, args)
     write_atomic(out / "summary.md", md)
@@ -138,7 +138,7 @@ def transfer(args) -> dict:
         metric = {"jacov": "jacob_cov"}
         hand = score_networks(args.space, archs, [metric.get(n, n) for n in rest], seed=seed,
                               label=f"references on {len(archs)} {args.space} nets",
-                              jobs=args.workers or os.cpu_count() or 1)
+                              jobs=args.workers or available_cores())
         columns.update({n: hand[metric.get(n, n)] for n in rest})
     columns.update(published(args, archs))
 
@@ -189,21 +189,28 @@ def _tau(scores, accuracy) -> float | None:
     return rank_correlations(scores, accuracy)["kendall"]
 
 
-def published(args, archs: list[str]) -> dict[str, np.ndarray]:
-    """NASLib's published NB301 proxy scores of ``archs`` (NaN where the file lacks one)."""
-    names = [n for n in args.published.split(",") if n]
-    if not names or not args.space.startswith("darts"):
-        return {}
-    table = read_json(Path(args.bench_dir) / "naslib_zc" / "zc_nasbench301.json")["cifar10"]
-    canon = get_space(args.space).canonical
+def naslib_scores(bench_dir, space: str, archs: list[str],
+                  names: list[str]) -> dict[str, np.ndarray]:
+    """NASLib's published NB301 proxy scores (``naslib_zc/zc_nasbench301.json``) of ``archs``
+    of a DARTS space, per proxy name (NaN where the file lacks one)."""
+    table = read_json(Path(bench_dir) / "naslib_zc" / "zc_nasbench301.json")["cifar10"]
+    canon = get_space(space).canonical
     by_arch = {canon(k): v for k, v in table.items()}
     out = {}
     for n in names:
         vals = [(by_arch.get(a) or {}).get(n) for a in archs]
-        out[f"{n} (NASLib, published)"] = np.array(
-            [np.nan if v is None else (v["score"] if isinstance(v, dict) else v) for v in vals],
-            dtype=float)
+        out[n] = np.array([np.nan if v is None else (v["score"] if isinstance(v, dict) else v)
+                           for v in vals], dtype=float)
     return out
+
+
+def published(args, archs: list[str]) -> dict[str, np.ndarray]:
+    """The ``--published`` proxies' scores of ``archs`` (darts spaces only)."""
+    names = [n for n in args.published.split(",") if n]
+    if not names or not args.space.startswith("darts"):
+        return {}
+    return {f"{n} (NASLib, published)": s
+            for n, s in naslib_scores(args.bench_dir, args.space, archs, names).items()}
 
 
 def to_markdown(s: dict, args) -> str:
