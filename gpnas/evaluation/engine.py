@@ -84,7 +84,7 @@ class ValueCache:
 class EngineConfig:
     to_scalar: str = "mean"
     aggregate: str = "mean"
-    block_bytes: int = 1 << 21  # rows per block so one float32 terminal block is about this
+    block_bytes: int = 1 << 21  # rows per block so the largest float32 terminal block is this
     cache_bytes: int = 1 << 30  # sub-expression value cache
     cache_min_cost: float = 3.0  # cache tensor values whose sub-tree cost is at least this
     cost_budget: float = 400.0  # max estimated cost, in passes over one statistic of the task
@@ -182,9 +182,9 @@ class Engine:
 
     def _blocks(self, group) -> list[slice]:
         n = int(group.net.numel())
-        row = math.prod(shape_of(group, next(iter(getattr(group.tensors, "shapes", None)
-                                                  or group.tensors)))[1:])
-        row_bytes = max(row * 4, 1) if n else 1
+        names = getattr(group.tensors, "shapes", None) or group.tensors
+        row = max((math.prod(shape_of(group, name)[1:]) for name in names), default=1)
+        row_bytes = max(row * 4, 1)  # the largest statistic's row sets the block
         per = max(1, self.config.block_bytes // row_bytes)
         return [slice(i, min(i + per, n)) for i in range(0, n, per)]
 

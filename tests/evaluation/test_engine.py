@@ -139,3 +139,19 @@ def test_task_subset_keeps_rows_of_chosen_nets():
     p = b.build(b.apply("frobenius", [b.terminal("bn_out.noise")]))
     full = Engine(PSET).net_scores(p, task)
     np.testing.assert_allclose(Engine(PSET).net_scores(p, sub), full[[4, 1]], rtol=1e-6)
+
+
+def test_blocks_are_sized_by_the_largest_statistic():
+    """A block holds about block_bytes of the group's largest statistic (float32), whichever
+    statistic the group lists first."""
+    task = fake_task(6, seed=5)
+    engine = Engine(PSET, EngineConfig(block_bytes=1 << 11))
+    split = 0
+    for group in task.groups:
+        largest = max(t[0].numel() * 4 for t in group.tensors.values())
+        n, per = int(group.net.numel()), max(1, (1 << 11) // largest)
+        blocks = engine._blocks(group)
+        assert [(b.start, b.stop) for b in blocks] == [(i, min(i + per, n))
+                                                       for i in range(0, n, per)]
+        split += len(blocks) > 1
+    assert split  # the check saw groups of several blocks
