@@ -171,7 +171,28 @@ def op_matmul(a, b):
         b = F.pad(b[..., : min(h, w), :], (0, 0, 0, max(0, w - h)))
     if a.shape[-1] == w == 1:  # 1 x 1 kernels: matmul's bits (its zeros are +0), ~10x faster
         return _inf_to_nan(torch.mul(a, b).add_(0.0))
+    if 2 <= w <= 5 and a.shape == b.shape and a.shape[-2] == w:
+        return _inf_to_nan(_small_matmul(a, b))
     return _inf_to_nan(torch.matmul(a, b))
+
+
+def _small_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` for k x k matrices, k <= 5 (conv kernels), bit for bit as torch.matmul computes
+    them ((0 + a_i0 b_0j) + a_i1 b_1j + ...): k vectorised multiply-adds over all the matrices at
+    once, each element of a matrix a row of its own, in chunks of about 256 KB per operand.
+    1.5-2x faster than matmul's loop over tiny matrices."""
+    k = a.shape[-1]
+    lhs, rhs = a.reshape(-1, k, k), b.reshape(-1, k, k)
+    out = torch.empty(lhs.shape, dtype=torch.promote_types(a.dtype, b.dtype))
+    chunk = max(1, (1 << 16) // (k * k))
+    for s in range(0, lhs.shape[0], chunk):
+        x = lhs[s:s + chunk].permute(1, 2, 0).contiguous()  # x[i, m] = a_im over the chunk
+        y = rhs[s:s + chunk].permute(1, 2, 0).contiguous()  # y[m, j] = b_mj
+        acc = torch.mul(x[:, 0:1], y[0:1]).add_(0.0)  # 0 + a_i0 b_0j: matmul's +0 zeros
+        for m in range(1, k):
+            acc += x[:, m:m + 1] * y[m:m + 1]
+        out[s:s + chunk] = acc.permute(2, 0, 1)
+    return out.reshape(a.shape)
 
 
 def op_normalize(a):

@@ -93,3 +93,16 @@ def test_one_by_one_kernels_bit_for_bit(name):
     }[name]()
     got = K.op_matmul(a, b) if name == "op_matmul" else getattr(K, name)(a)
     assert torch.equal(_bits(reference), _bits(got))
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_small_matmul_bit_for_bit(k):
+    """k x k kernels (k <= 5) take vectorised multiply-adds instead of matmul's loop over tiny
+    matrices: the same bits, special values and several chunks included."""
+    x, y = _values()
+    n = (1 << 17) // (k * k) + 3  # more than two chunks, the last one short
+    reps = -(-n * k * k // x.numel()) + 1
+    a = x.repeat(reps)[:n * k * k].reshape(n, 1, k, k)
+    b = y.repeat(reps)[7:n * k * k + 7].reshape(n, 1, k, k)
+    a[0], b[0] = -0.0, 1.0  # all products -0: matmul gives +0
+    assert torch.equal(_bits(K._inf_to_nan(torch.matmul(a, b))), _bits(K.op_matmul(a, b)))
