@@ -180,12 +180,10 @@ class Engine:
         if cost > self.config.cost_budget:
             raise InvalidProgram(f"estimated cost {cost:.0f} over budget {self.config.cost_budget:g}")
 
-    def _blocks(self, group) -> list[slice]:
-        n = int(group.net.numel())
-        names = getattr(group.tensors, "shapes", None) or group.tensors
-        row = max((math.prod(shape_of(group, name)[1:]) for name in names), default=1)
-        row_bytes = max(row * 4, 1)  # the largest statistic's row sets the block
-        per = max(1, self.config.block_bytes // row_bytes)
+    def _blocks(self, task: Task, gi: int) -> list[slice]:
+        """Row slices of group ``gi``: a block of its largest statistic is ``block_bytes``."""
+        n = int(task.groups[gi].net.numel())
+        per = max(1, self.config.block_bytes // max(task.row_elements[gi] * 4, 1))
         return [slice(i, min(i + per, n)) for i in range(0, n, per)]
 
     def _per_instance(self, program: Program, outputs: list[int], task: Task,
@@ -193,7 +191,7 @@ class Engine:
         """The values of the per-instance nodes ``outputs`` on every row (group order), each
         block's value passed through ``reduce`` when given; one pass over the blocks."""
         jobs = [(gi, bi, group, rows) for gi, group in enumerate(task.groups)
-                for bi, rows in enumerate(self._blocks(group))]
+                for bi, rows in enumerate(self._blocks(task, gi))]
         steps = plan(program, outputs)
         run = lambda job: self._run_block(program, steps, outputs, task.uid, *job,  # noqa: E731
                                           reduce)

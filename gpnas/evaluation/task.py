@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -25,7 +26,8 @@ class Task:
     per-instance terminals ``layer_position`` and ``layer_depth`` ((position + 1) / instances),
     and :attr:`net_terminals` the network terminals (``net_instances``, ``net_params``,
     ``net_macs``) computed from the recorded shapes; :attr:`layers` places every row in its
-    network for aggregations.  ``uid`` identifies the task's data in caches: two tasks never
+    network for aggregations; :attr:`row_elements` is, per group, the elements in one row of
+    its largest statistic.  ``uid`` identifies the task's data in caches: two tasks never
     share a uid within a process.
     """
 
@@ -62,6 +64,9 @@ class Task:
             params.index_add_(0, g.net, torch.full((n,), p, dtype=torch.float64))
             macs.index_add_(0, g.net, torch.full((n,), m, dtype=torch.float64))
             start += n
+        self.row_elements = [max((math.prod(shape_of(g, k)[1:]) for k in
+                                  getattr(g.tensors, "shapes", g.tensors)), default=1)
+                             for g in self.groups]
         self.net_terminals = {"net_instances": counts.double(), "net_params": params,
                               "net_macs": macs, **self.network}
 

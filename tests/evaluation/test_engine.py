@@ -147,10 +147,10 @@ def test_blocks_are_sized_by_the_largest_statistic():
     task = fake_task(6, seed=5)
     engine = Engine(PSET, EngineConfig(block_bytes=1 << 11))
     split = 0
-    for group in task.groups:
+    for gi, group in enumerate(task.groups):
         largest = max(t[0].numel() * 4 for t in group.tensors.values())
         n, per = int(group.net.numel()), max(1, (1 << 11) // largest)
-        blocks = engine._blocks(group)
+        blocks = engine._blocks(task, gi)
         assert [(b.start, b.stop) for b in blocks] == [(i, min(i + per, n))
                                                        for i in range(0, n, per)]
         split += len(blocks) > 1
