@@ -180,7 +180,7 @@ def _small_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b`` for k x k matrices, k <= 5 (conv kernels), bit for bit as torch.matmul computes
     them ((0 + a_i0 b_0j) + a_i1 b_1j + ...): k vectorised multiply-adds over all the matrices at
     once, each element of a matrix a row of its own, in chunks of about 256 KB per operand.
-    1.5-2x faster than matmul's loop over tiny matrices."""
+    1.3-1.8x faster than matmul's loop over tiny matrices (measured on engine blocks)."""
     k = a.shape[-1]
     lhs, rhs = a.reshape(-1, k, k), b.reshape(-1, k, k)
     out = torch.empty(lhs.shape, dtype=torch.promote_types(a.dtype, b.dtype))
